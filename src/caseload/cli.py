@@ -1,0 +1,304 @@
+"""The ``caseload`` command: the same library functions the pages use, printed as text, JSON or CSV.
+
+Exit codes: 0 success, 1 a finding the user asked to fail on (e.g. --strict rejected rows),
+2 unusable input (unreadable file, bad measures file, locked store) with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from caseload import __version__
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _clean(value: Any) -> Any:
+    """NaN and NaT become null so the JSON is valid."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    """Print data as indented JSON, with dates as ISO strings and NaN as null."""
+    print(json.dumps(_clean(data), indent=2, default=_json_default, ensure_ascii=False))
+
+
+def _registry(args: argparse.Namespace):
+    from caseload.measures import MeasureError, load_measures
+
+    try:
+        return load_measures(args.measures)
+    except MeasureError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _store(args: argparse.Namespace, read_only: bool = False):
+    from caseload.store import StoreError, connect
+
+    try:
+        return connect(args.db, read_only=read_only)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """Start the Streamlit app on 127.0.0.1 (or --address) with the chosen store."""
+    import os
+
+    from streamlit.web import cli as stcli
+
+    from caseload.paths import app_script
+
+    if args.db:
+        os.environ["CASELOAD_DB"] = str(Path(args.db).expanduser().resolve())
+    if args.measures:
+        os.environ["CASELOAD_MEASURES"] = str(Path(args.measures).expanduser().resolve())
+    sys.argv = [
+        "streamlit",
+        "run",
+        str(app_script()),
+        f"--server.address={args.address}",
+        f"--server.port={args.port}",
+        "--server.headless=true",
+        "--browser.gatherUsageStats=false",
+    ]
+    return stcli.main()
+
+
+def cmd_measures(args: argparse.Namespace) -> int:
+    """List the measure registry with its sources."""
+    registry = _registry(args)
+    if args.json:
+        print_json([m.to_dict() for m in registry.values()])
+        return 0
+    for m in registry.values():
+        rc, strict = m.reliable_change_threshold()
+        direction = "higher is better" if m.higher_is_better else "higher is worse"
+        cut = m.cutoff if m.cutoff is not None else "-"
+        extra = ", ".join(f"{k} {v:g}" for k, v in m.cutoffs.items())
+        rc_text = (
+            "-"
+            if rc is None
+            else f"{rc:.2f}".rstrip("0").rstrip(".") + (" (strictly exceeded)" if strict else "")
+        )
+        print(f"{m.code:8} {m.name} [{m.kind}; {m.min:g}-{m.max:g}; {direction}]")
+        print(
+            f"         cutoff {cut}{' (' + extra + ')' if extra else ''}; reliable change {rc_text}; origin {m.origin}"
+        )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import export files into the store, one all-or-nothing transaction per file."""
+    from caseload.ingest import ImportError_, import_file
+
+    registry = _registry(args)
+    con = _store(args)
+    mapping = None
+    if args.mapping:
+        try:
+            mapping = json.loads(Path(args.mapping).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CliError(f"{args.mapping}: cannot read the mapping file ({exc})") from None
+    reports, failed = [], False
+    for name in args.files:
+        path = Path(name)
+        try:
+            report = import_file(
+                con,
+                path,
+                registry=registry,
+                mapping=mapping,
+                strict=args.strict,
+                drop_identifiers=args.drop_identifiers,
+                progress=None if args.json else _progress_printer(path.name),
+            )
+        except ImportError_ as exc:
+            raise CliError(str(exc)) from None
+        reports.append(report)
+        if report.refused or (args.strict and report.rows_rejected):
+            failed = True
+    if args.json:
+        print_json([r.to_dict() for r in reports])
+    else:
+        for r in reports:
+            print(r.summary())
+    return 1 if failed else 0
+
+
+def _progress_printer(file_name: str):
+    if not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, text: str) -> None:
+        sys.stderr.write(f"\r{file_name}: {text} {fraction:4.0%}   ")
+        if fraction >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_overview(args: argparse.Namespace) -> int:
+    """One line per client (episode) and outcome measure: scores, change, category, status and alerts."""
+    from caseload.engine import caseload_overview
+
+    registry = _registry(args)
+    con = _store(args)
+    frame = caseload_overview(con, registry, clinician_id=args.clinician, active_only=args.active)
+    if args.json:
+        print_json(frame.to_dict(orient="records"))
+    elif args.csv:
+        flat = frame.copy()
+        if "alerts" in flat:
+            flat["alerts"] = flat["alerts"].map(lambda a: "; ".join(x["message"] for x in a))
+        flat.to_csv(sys.stdout, index=False)
+    else:
+        if frame.empty:
+            print("No ratings in the store yet. Try: caseload import FILE, or caseload sample --out DIR")
+        else:
+            cols = [
+                c
+                for c in (
+                    "client_id",
+                    "clinician_id",
+                    "measure",
+                    "sessions",
+                    "first_score",
+                    "latest_score",
+                    "change",
+                    "change_category",
+                    "status",
+                    "alliance_status",
+                )
+                if c in frame
+            ]
+            print(frame[cols].to_string(index=False))
+    return 0
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    """One client's sessions, expected band, alerts and change categories."""
+    from caseload.engine import client_detail
+
+    registry = _registry(args)
+    con = _store(args)
+    detail = client_detail(con, registry, args.client_id)
+    if detail is None:
+        raise CliError(f"No client {args.client_id!r} in the store.")
+    if args.json:
+        print_json(detail)
+    else:
+        print(json.dumps(_clean(detail), indent=2, default=_json_default, ensure_ascii=False))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Write a synthetic sample caseload (CSV and XLSX) for demos and tests."""
+    from caseload.sample import write_sample
+
+    written = write_sample(Path(args.out), n_clients=args.clients, seed=args.seed)
+    for path in written:
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        help="the DuckDB store file (default: $CASELOAD_DB or ~/.local/share/caseload/caseload.duckdb)",
+    )
+    common.add_argument("--measures", help="a TOML file that adds or overrides measures")
+
+    parser = argparse.ArgumentParser(prog="caseload", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"caseload {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("app", parents=[common], help="start the dashboard in the browser (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument(
+        "--address", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)"
+    )
+    p.set_defaults(func=cmd_app)
+
+    p = sub.add_parser("import", parents=[common], help="import CSV/XLSX exports")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true", help="print one JSON report per file")
+    p.add_argument("--mapping", help="a JSON column mapping to use instead of recognising the layout")
+    p.add_argument("--strict", action="store_true", help="write nothing from a file with any bad row")
+    p.add_argument(
+        "--drop-identifiers",
+        action="store_true",
+        help="drop columns that hold direct identifiers and import the rest (default: refuse the file)",
+    )
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
+        "overview", parents=[common], help="the caseload: status, change and alerts per client"
+    )
+    p.add_argument("--clinician")
+    p.add_argument("--active", action="store_true", help="active episodes only")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    p.set_defaults(func=cmd_overview)
+
+    p = sub.add_parser("client", parents=[common], help="one client's sessions, bands and alerts")
+    p.add_argument("client_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_client)
+
+    p = sub.add_parser("measures", parents=[common], help="the measure registry and its sources")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_measures)
+
+    p = sub.add_parser("sample", help="write a synthetic sample caseload")
+    p.add_argument("--out", required=True, help="directory to write sample CSV and XLSX into")
+    p.add_argument("--clients", type=int, default=60)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``caseload`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except CliError as exc:
+        print(f"caseload: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

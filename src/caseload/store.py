@@ -1,0 +1,235 @@
+"""The DuckDB store: one file holding ratings in long form, the imports they came from and rejected rows.
+
+One connection per process (DuckDB locks the file); Streamlit sessions and threads each take
+``con.cursor()``. Schema changes go through numbered migrations recorded in ``meta``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+SCHEMA_VERSION = 1
+DB_ENV = "CASELOAD_DB"
+
+# Columns of the canonical long layout, in the order exports and the ratings table use them.
+RATING_COLUMNS = [
+    "client_id",
+    "clinician_id",
+    "episode_id",
+    "age_group",
+    "session_date",
+    "session_number",
+    "measure",
+    "rater",
+    "items",
+    "total",
+    "total_source",
+    "import_id",
+    "source_row",
+]
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """create table meta (key varchar primary key, value varchar)""",
+        """create table imports (
+            import_id integer primary key,
+            file_name varchar not null,
+            sha256 varchar not null,
+            imported_at timestamp not null,
+            layout varchar,
+            rows_read integer not null,
+            rows_imported integer not null,
+            rows_duplicate integer not null,
+            rows_rejected integer not null,
+            records_added integer not null default 0,
+            strict boolean not null default false,
+            mapping varchar,
+            undone_at timestamp
+        )""",
+        """create table ratings (
+            client_id varchar not null,
+            clinician_id varchar,
+            episode_id varchar,
+            age_group varchar,
+            session_date date,
+            session_number integer,
+            measure varchar not null,
+            rater varchar not null default 'self',
+            items double[],
+            total double not null,
+            total_source varchar not null default 'total',
+            import_id integer not null,
+            source_row integer,
+            check (session_date is not null or session_number is not null),
+            check (rater in ('self', 'parent', 'partner', 'teacher', 'other', 'clinician'))
+        )""",
+        """create index ratings_client on ratings (client_id)""",
+        """create table rejected_rows (
+            import_id integer not null,
+            "row" integer,
+            line integer,
+            "column" varchar,
+            value varchar,
+            reason varchar not null,
+            message varchar not null
+        )""",
+        """create table mappings (
+            signature varchar primary key,
+            mapping varchar not null,
+            saved_at timestamp not null
+        )""",
+        """create table settings (key varchar primary key, value varchar)""",
+    ],
+}
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the message says why and what to do."""
+
+
+def default_db_path() -> Path:
+    """Where the store lives unless --db or CASELOAD_DB says otherwise: the user's data directory."""
+    env = os.environ.get(DB_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "caseload" / "caseload.duckdb"
+
+
+def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating and migrating if needed) the store at ``path``; ':memory:' gives a throwaway store."""
+    target = str(path) if path is not None else str(default_db_path())
+    if target != ":memory:":
+        Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    try:
+        con = duckdb.connect(target, read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise StoreError(
+                f"The store {target} is in use by another Caseload process (the app or an import). "
+                "Stop that process, or import through the app, then try again."
+            ) from None
+        raise StoreError(f"Cannot open the store {target}: {text.splitlines()[0]}") from None
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"The store {target} could not be read; it may be damaged or not a Caseload store "
+            f"({str(exc).splitlines()[0]})."
+        ) from None
+    if not read_only:
+        migrate(con)
+    return con
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version recorded in the store, 0 for a new file."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_name = 'meta'"
+    ).fetchall()[0][0]
+    if not exists:
+        return 0
+    row = con.execute("select value from meta where key = 'schema_version'").fetchall()
+    return int(row[0][0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the store to SCHEMA_VERSION, one migration per transaction; returns the version reached."""
+    current = schema_version(con)
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"This store was written by a newer Caseload (schema {current}; this version knows {SCHEMA_VERSION}). "
+            "Upgrade Caseload to open it."
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with transaction(con):
+            for statement in _MIGRATIONS[version]:
+                con.execute(statement)
+            con.execute("insert or replace into meta values ('schema_version', ?)", [str(version)])
+    return SCHEMA_VERSION
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All-or-nothing: commit when the block ends normally, roll back on any exception."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def now_utc() -> datetime:
+    """The current time in UTC without tzinfo, as stored in timestamp columns."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def next_import_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The id the next import will get."""
+    return int(con.execute("select coalesce(max(import_id), 0) + 1 from imports").fetchall()[0][0])
+
+
+def ratings(
+    con: duckdb.DuckDBPyConnection,
+    client_id: str | None = None,
+    clinician_id: str | None = None,
+    measure: str | None = None,
+) -> pd.DataFrame:
+    """Stored ratings in the canonical long layout, ordered by client, measure, rater and session."""
+    where, params = ["true"], []
+    for column, value in (("client_id", client_id), ("clinician_id", clinician_id), ("measure", measure)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    sql = f"""
+        select {", ".join(RATING_COLUMNS)} from ratings
+        where {" and ".join(where)}
+        order by client_id, measure, rater, session_date nulls last, session_number nulls last
+    """
+    return con.execute(sql, params).df()
+
+
+def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """How much the store holds: ratings, clients, clinicians, imports."""
+    row = con.execute(
+        """select count(*), count(distinct client_id), count(distinct clinician_id),
+                  (select count(*) from imports where undone_at is null)
+           from ratings"""
+    ).fetchall()[0]
+    return {"ratings": row[0], "clients": row[1], "clinicians": row[2], "imports": row[3]}
+
+
+def imports(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Past imports, newest first."""
+    return con.execute("select * from imports order by import_id desc").df()
+
+
+def rejected_rows(con: duckdb.DuckDBPyConnection, import_id: int | None = None) -> pd.DataFrame:
+    """Rows that an import rejected, with file, row, column, value and reason."""
+    sql = """select i.file_name as file, r.import_id, r."row", r.line, r."column", r.value, r.reason, r.message
+             from rejected_rows r join imports i using (import_id)"""
+    params: list[object] = []
+    if import_id is not None:
+        sql += " where r.import_id = ?"
+        params.append(import_id)
+    return con.execute(sql + ' order by r.import_id, r."row"', params).df()
+
+
+def get_setting(con: duckdb.DuckDBPyConnection, key: str, default: str | None = None) -> str | None:
+    """A stored setting (e.g. the default age group), or the default."""
+    row = con.execute("select value from settings where key = ?", [key]).fetchall()
+    return row[0][0] if row else default
+
+
+def set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    """Store a setting, replacing the previous value."""
+    con.execute("insert or replace into settings values (?, ?)", [key, value])

@@ -1,0 +1,49 @@
+"""The DuckDB store: schema, migrations, transactions and locking."""
+
+import duckdb
+import pytest
+
+from caseload import store
+
+
+def test_a_new_store_is_migrated_to_the_current_schema(db_path):
+    con = store.connect(db_path)
+    assert store.schema_version(con) == store.SCHEMA_VERSION
+    assert store.counts(con) == {"ratings": 0, "clients": 0, "clinicians": 0, "imports": 0}
+    con.close()
+    con = store.connect(db_path)  # reopening does not migrate twice
+    assert store.schema_version(con) == store.SCHEMA_VERSION
+    con.close()
+
+
+def test_a_failed_transaction_leaves_nothing_behind(con):
+    with pytest.raises(duckdb.Error):
+        with store.transaction(con):
+            con.execute(
+                "insert into imports (import_id, file_name, sha256, imported_at, rows_read, rows_imported,"
+                " rows_duplicate, rows_rejected) values (1, 'a.csv', 'x', now(), 1, 1, 0, 0)"
+            )
+            con.execute(
+                "insert into ratings (client_id, measure, total, import_id) values ('C1', 'ORS', 20, 1)"
+            )
+    assert store.counts(con)["imports"] == 0
+
+
+def test_a_store_from_a_newer_version_is_refused(db_path):
+    con = store.connect(db_path)
+    con.execute("update meta set value = '999' where key = 'schema_version'")
+    con.close()
+    with pytest.raises(store.StoreError, match="newer Caseload"):
+        store.connect(db_path)
+
+
+def test_the_db_location_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("CASELOAD_DB", str(tmp_path / "x.duckdb"))
+    assert store.default_db_path() == tmp_path / "x.duckdb"
+
+
+def test_a_file_that_is_not_a_store_gets_a_clear_message(tmp_path):
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(store.StoreError, match="could not be read|Cannot open"):
+        store.connect(bad)
