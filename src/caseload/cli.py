@@ -221,7 +221,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """Write a synthetic sample caseload (CSV and XLSX) for demos and tests."""
     from caseload.sample import write_sample
 
-    written = write_sample(Path(args.out), n_clients=args.clients, seed=args.seed)
+    today = None
+    if args.today:
+        try:
+            today = date.fromisoformat(args.today)
+        except ValueError:
+            raise CliError(f"--today must be a date like 2026-11-22, not {args.today!r}") from None
+    written = write_sample(Path(args.out), n_clients=args.clients, seed=args.seed, today=today)
     for path in written:
         print(path)
     return 0
@@ -280,8 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="write a synthetic sample caseload")
     p.add_argument("--out", required=True, help="directory to write sample CSV and XLSX into")
-    p.add_argument("--clients", type=int, default=60)
+    p.add_argument("--clients", type=int, default=40)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--today", help="the generation day the dates lead up to (default: today), e.g. 2026-11-22"
+    )
     p.set_defaults(func=cmd_sample)
     return parser
 
