@@ -1,4 +1,4 @@
-"""Reliable change and clinical significance of one client's first-to-latest change on one measure.
+"""Reliable change and clinical significance of first-to-latest change, and caseload effect sizes.
 
 Jacobson & Truax (1991) by default; Hageman & Arrindell (1999) as the optional stricter method. The
 formulas and boundary conventions follow the R package clinicalsignificance (Claus et al., JSS 111(1),
@@ -9,10 +9,13 @@ reproduce. Pure functions over floats: no Streamlit, no store.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
 from typing import Any
+
+import numpy as np
 
 from caseload.measures import Z_CRIT, Measure
 
@@ -22,6 +25,9 @@ CUTOFF_SDS = (
 )
 METHODS = ("jt", "ha")
 CATEGORIES = ("recovered", "improved", "unchanged", "deteriorated", "harmed", "not_enough_data")
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20240901  # fixed, so the same caseload always shows the same interval
+MIN_EFFECT_N = 3
 
 
 class ChangeError(ValueError):
@@ -117,47 +123,66 @@ def reliable_change_points(reliability: float, sd: float, z: float = Z_CRIT) -> 
 
 
 def jacobson_cutoffs(
-    m_clin: float, sd_clin: float, m_func: float, sd_func: float, higher_is_better: bool
+    m_clin: float, sd_clin: float, m_func: float | None, sd_func: float | None, higher_is_better: bool
 ) -> dict[str, float]:
     """Cutoffs a, b and c of Jacobson, Follette & Revenstorf (1984) from clinical and functional norms.
 
     a = 2 SD_clin beyond the clinical mean toward the functional side; b = 2 SD_func from the functional mean
     toward the clinical side; c = (SD_clin * M_func + SD_func * M_clin) / (SD_clin + SD_func), the point
     equally likely under both distributions. Two SDs (not 1.96), as in clinicalsignificance (.calc_cutoff_jt).
-    That package computes b with SD_clin; we follow Jacobson & Truax (1991) and use SD_func.
+    That package computes b with SD_clin; we follow Jacobson & Truax (1991) and use SD_func. Without
+    functional norms only a is returned.
     """
-    if not (sd_clin > 0 and sd_func > 0):
-        raise ChangeError(f"norm SDs must be positive (clinical {sd_clin}, functional {sd_func})")
-    d = 1.0 if higher_is_better else -1.0
-    m_clin, sd_clin, m_func, sd_func = float(m_clin), float(sd_clin), float(m_func), float(sd_func)
-    return {
-        "a": m_clin + d * CUTOFF_SDS * sd_clin,
-        "b": m_func - d * CUTOFF_SDS * sd_func,
-        "c": (sd_clin * m_func + sd_func * m_clin) / (sd_clin + sd_func),
-    }
+    return _cutoffs(m_clin, sd_clin, m_func, sd_func, higher_is_better)
 
 
 def hageman_arrindell_cutoffs(
-    m_clin: float, sd_clin: float, m_func: float, sd_func: float, reliability: float, higher_is_better: bool
+    m_clin: float,
+    sd_clin: float,
+    m_func: float | None,
+    sd_func: float | None,
+    reliability: float,
+    higher_is_better: bool,
 ) -> dict[str, float]:
-    """True-score cutoffs a, b, c of Hageman & Arrindell (1999): each SD shrunk by sqrt(reliability).
+    """True-score cutoffs a, b, c of Hageman & Arrindell (1999): each SD shrunk by sqrt(its reliability).
 
     The reliabilities of the clinical and functional scores follow from one error, SE = SD_clin * sqrt(1 - r),
-    as in clinicalsignificance (.calc_cutoff_ha); b uses SD_func here, as in ``jacobson_cutoffs``.
+    r_pop = (SD_pop^2 - SE^2) / SD_pop^2, as in clinicalsignificance (.calc_cutoff_ha); b uses the functional
+    SD here, as in :func:`jacobson_cutoffs`. Without functional norms only a is returned.
     """
-    m_clin, sd_clin, m_func, sd_func = float(m_clin), float(sd_clin), float(m_func), float(sd_func)
-    se = sd_clin * math.sqrt(1 - reliability)
-    r_clin = (sd_clin**2 - se**2) / sd_clin**2
-    r_func = (sd_func**2 - se**2) / sd_func**2
-    if r_func <= 0:
-        raise ChangeError("the functional SD is smaller than the measurement error: no true-score cutoff")
+    if not 0 <= reliability < 1:
+        raise ChangeError(f"reliability must lie in [0, 1), got {reliability}")
+    se = float(sd_clin) * math.sqrt(1 - reliability)
+    s_clin = _true_sd(float(sd_clin), se)
+    s_func = None if sd_func is None else _true_sd(float(sd_func), se)
+    return _cutoffs(m_clin, s_clin, m_func, s_func, higher_is_better)
+
+
+def _true_sd(sd: float, se: float) -> float:
+    """SD * sqrt(reliability) with reliability = (SD^2 - SE^2) / SD^2, i.e. the true-score SD."""
+    if not sd > 0:
+        raise ChangeError(f"norm SDs must be positive, got {sd}")
+    if sd <= se:
+        raise ChangeError(f"an SD of {sd:g} is not above the measurement error {se:g}: no true-score cutoff")
+    return sd * math.sqrt((sd**2 - se**2) / sd**2)
+
+
+def _cutoffs(
+    m_clin: float, sd_clin: float, m_func: float | None, sd_func: float | None, higher_is_better: bool
+) -> dict[str, float]:
+    m_clin, sd_clin = float(m_clin), float(sd_clin)
+    if not sd_clin > 0:
+        raise ChangeError(f"the clinical SD must be positive, got {sd_clin}")
     d = 1.0 if higher_is_better else -1.0
-    s_clin, s_func = sd_clin * math.sqrt(r_clin), sd_func * math.sqrt(r_func)
-    return {
-        "a": m_clin + d * CUTOFF_SDS * s_clin,
-        "b": m_func - d * CUTOFF_SDS * s_func,
-        "c": (s_clin * m_func + s_func * m_clin) / (s_clin + s_func),
-    }
+    out = {"a": m_clin + d * CUTOFF_SDS * sd_clin}
+    if m_func is None or sd_func is None:
+        return out
+    m_func, sd_func = float(m_func), float(sd_func)
+    if not sd_func > 0:
+        raise ChangeError(f"the functional SD must be positive, got {sd_func}")
+    out["b"] = m_func - d * CUTOFF_SDS * sd_func
+    out["c"] = (sd_clin * m_func + sd_func * m_clin) / (sd_clin + sd_func)
+    return out
 
 
 def classify_change(
@@ -350,3 +375,228 @@ def _mean(xs: Sequence[float]) -> float:
 def _sd(xs: Sequence[float]) -> float:
     m = _mean(xs)
     return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def classify_changes(
+    measure: Measure,
+    first: Sequence[float],
+    latest: Sequence[float | None],
+    *,
+    age_groups: Sequence[str | None] | None = None,
+    method: str = "jt",
+    sd: float | None = None,
+    sample_sd: bool = False,
+) -> list[ChangeResult]:
+    """Classify many clients at once; ``sample_sd`` takes the SD of first scores of clients with two ratings.
+
+    That SD (n - 1), and for "ha" the group statistics, come from the clients with both a first and a latest
+    score, as clinicalsignificance does (its n_used). Results keep the input order.
+    """
+    if len(first) != len(latest) or (age_groups is not None and len(age_groups) != len(first)):
+        raise ChangeError("first, latest (and age_groups) must have one entry per client")
+    pairs = [(float(a), float(b)) for a, b in zip(first, latest, strict=True) if _present(a) and _present(b)]
+    if sample_sd:
+        if sd is not None:
+            raise ChangeError("give either sd or sample_sd, not both")
+        if len(pairs) < 2:
+            raise ChangeError(f"{measure.code}: a sample SD needs at least 2 clients with two ratings")
+        sd = _sd([a for a, _ in pairs])
+    group = None
+    if method == "ha":
+        if measure.reliability is None:
+            raise ChangeError(f"{measure.code}: Hageman–Arrindell needs the measure's reliability")
+        group = GroupStats.from_scores([a for a, _ in pairs], [b for _, b in pairs], measure.reliability)
+    ages = age_groups if age_groups is not None else [None] * len(first)
+    return [
+        classify_change(measure, a, b, age, method, sd=sd, group=group)
+        for a, b, age in zip(first, latest, ages, strict=True)
+    ]
+
+
+def category_counts(results: Sequence[ChangeResult]) -> dict[str, int]:
+    """How many clients fall in each category, every category listed (zeros included), in CATEGORIES order."""
+    counts = Counter(r.category for r in results)
+    return {c: counts.get(c, 0) for c in CATEGORIES}
+
+
+def ha_group_level(group: GroupStats, cutoff: float, higher_is_better: bool) -> dict[str, float]:
+    """Hageman & Arrindell's group-level estimates: share of the group that truly changed and truly ended functional.
+
+    changed = P(true change in the better direction) = Phi(-M_change / (SD_change * sqrt(r_dd))) mirrored by
+    direction; functional = P(true post score beyond the cutoff) with SD_post * sqrt(r_xx2), as
+    clinicalsignificance's group-level summary.
+    """
+    nd = NormalDist()
+    sd_change = math.sqrt(
+        group.sd_pre**2 + group.sd_post**2 - 2 * group.r_pre_post * group.sd_pre * group.sd_post
+    )
+    z_changed = -(group.m_post - group.m_pre) / (sd_change * math.sqrt(group.r_dd))
+    z_functional = (cutoff - group.m_post) / (group.sd_post * math.sqrt(group.reliability_post))
+    if higher_is_better:
+        return {"changed": 1 - nd.cdf(z_changed), "functional": 1 - nd.cdf(z_functional)}
+    return {"changed": nd.cdf(z_changed), "functional": nd.cdf(z_functional)}
+
+
+@dataclass(frozen=True)
+class EffectSize:
+    """A caseload effect size with its confidence interval, the n it rests on and who was left out and why."""
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    method: str
+    n_excluded: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    reference_n: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pre_post_effect_size(
+    first: Sequence[float | None], latest: Sequence[float | None], higher_is_better: bool = True
+) -> EffectSize:
+    """Pre-post d = mean improvement / SD of first scores (n - 1), positive = better; 95% CI.
+
+    Improvement is latest - first, or first - latest when lower is better (pass higher_is_better=False for
+    symptom measures such as PHQ-9). The CI is d +- 1.959964 * SE with the large-sample
+    SE^2 = SD_diff^2 / (n SD_first^2) + d^2 / (2n) (Becker 1988, Br J Math Stat Psychol 41:257, generalised
+    to unequal pre/post SDs). Clients without a first or a latest score are counted as excluded.
+    """
+    pairs, excluded = _pairs(first, latest)
+    method = "pre-post d = mean change / SD(first); CI: Becker (1988) normal approximation"
+    n = len(pairs)
+    if n < MIN_EFFECT_N:
+        return EffectSize(
+            None,
+            None,
+            None,
+            n,
+            f"{method}; not computed: fewer than {MIN_EFFECT_N} clients",
+            sum(excluded.values()),
+            excluded,
+        )
+    pre = np.array([a for a, _ in pairs])
+    gain = np.array([(b - a) if higher_is_better else (a - b) for a, b in pairs])
+    sd_pre = float(pre.std(ddof=1))
+    if sd_pre == 0:
+        return EffectSize(
+            None,
+            None,
+            None,
+            n,
+            f"{method}; not computed: every first score is the same",
+            sum(excluded.values()),
+            excluded,
+        )
+    d = float(gain.mean()) / sd_pre
+    se = math.sqrt(float(gain.var(ddof=1)) / (n * sd_pre**2) + d**2 / (2 * n))
+    return EffectSize(d, d - Z_CRIT * se, d + Z_CRIT * se, n, method, sum(excluded.values()), excluded)
+
+
+def severity_adjusted_effect_size(
+    first: Sequence[float | None],
+    latest: Sequence[float | None],
+    reference: tuple[Sequence[float | None], Sequence[float | None]] | None = None,
+    *,
+    higher_is_better: bool = True,
+    cutoff: float | None = None,
+) -> EffectSize:
+    """Severity-adjusted effect size (ACORN / psychoutcomes.org SAES) with a 95% percentile bootstrap CI.
+
+    In the reference sample (default: the clients given), improvement is regressed on intake score (OLS).
+    Each client's residualised gain is their improvement minus the one predicted from their intake; the
+    SAES is (reference mean improvement + mean residual of the clients) / SD of reference intake scores.
+    So a caseload that starts more or less severe than the reference is judged against what the reference
+    achieved from the same intakes. With ``cutoff``, only clients (and reference clients) whose intake is
+    strictly on the clinical side count, as ACORN does. Against itself it equals the pre-post d. ACORN's GLM
+    also adjusts for case mix and first-assessment session; we adjust for intake only. The CI resamples
+    clients (and, when separate, reference clients) 2000 times with a fixed seed.
+    """
+    pairs, excluded = _pairs(first, latest)
+    pairs, excluded = _clinical_only(pairs, excluded, cutoff, higher_is_better)
+    own_reference = reference is None
+    if own_reference:
+        ref_pairs = pairs
+    else:
+        ref_pairs, _ = _pairs(*reference)
+        ref_pairs, _ = _clinical_only(ref_pairs, {}, cutoff, higher_is_better)
+    method = "SAES: residualised gain on intake (OLS in the reference) / SD(reference intake); CI: bootstrap"
+    n, n_ref = len(pairs), len(ref_pairs)
+    n_excl = sum(excluded.values())
+    if n < MIN_EFFECT_N or n_ref < MIN_EFFECT_N:
+        who = "clients" if n < MIN_EFFECT_N else "reference clients"
+        why = f"not computed: fewer than {MIN_EFFECT_N} {who}"
+        return EffectSize(None, None, None, n, f"{method}; {why}", n_excl, excluded, n_ref)
+    x = np.array([a for a, _ in pairs])
+    y = np.array([(b - a) if higher_is_better else (a - b) for a, b in pairs])
+    rx = np.array([a for a, _ in ref_pairs])
+    ry = np.array([(b - a) if higher_is_better else (a - b) for a, b in ref_pairs])
+    value = _saes(x[None, :], y[None, :], rx[None, :], ry[None, :])[0]
+    if not math.isfinite(value):
+        return EffectSize(
+            None,
+            None,
+            None,
+            n,
+            f"{method}; not computed: reference intakes do not vary",
+            n_excl,
+            excluded,
+            n_ref,
+        )
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    boots = []
+    for start in range(0, BOOTSTRAP_RESAMPLES, 250):
+        b = min(250, BOOTSTRAP_RESAMPLES - start)
+        idx = rng.integers(0, n, size=(b, n))
+        bx, by = x[idx], y[idx]
+        if own_reference:
+            brx, bry = bx, by
+        else:
+            ridx = rng.integers(0, n_ref, size=(b, n_ref))
+            brx, bry = rx[ridx], ry[ridx]
+        boots.append(_saes(bx, by, brx, bry))
+    est = np.concatenate(boots)
+    est = est[np.isfinite(est)]
+    low, high = (float(v) for v in np.quantile(est, [0.025, 0.975]))
+    return EffectSize(float(value), low, high, n, method, n_excl, excluded, n_ref)
+
+
+def _saes(x: np.ndarray, y: np.ndarray, rx: np.ndarray, ry: np.ndarray) -> np.ndarray:
+    """Row-wise SAES for resampled arrays (one resample per row)."""
+    rxm, rym = rx.mean(axis=1, keepdims=True), ry.mean(axis=1, keepdims=True)
+    sxx = ((rx - rxm) ** 2).sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = ((rx - rxm) * (ry - rym)).sum(axis=1, keepdims=True) / sxx
+        resid = y - (rym + slope * (x - rxm))
+        sd_ref = np.sqrt(sxx[:, 0] / (rx.shape[1] - 1))
+        return (rym[:, 0] + resid.mean(axis=1)) / sd_ref
+
+
+def _pairs(
+    first: Sequence[float | None], latest: Sequence[float | None]
+) -> tuple[list[tuple[float, float]], dict[str, int]]:
+    if len(first) != len(latest):
+        raise ChangeError("first and latest must have one entry per client")
+    pairs: list[tuple[float, float]] = []
+    excluded: dict[str, int] = {}
+    for a, b in zip(first, latest, strict=True):
+        if not _present(a):
+            excluded["no first score"] = excluded.get("no first score", 0) + 1
+        elif not _present(b):
+            excluded["only one rating"] = excluded.get("only one rating", 0) + 1
+        else:
+            pairs.append((float(a), float(b)))
+    return pairs, excluded
+
+
+def _clinical_only(
+    pairs: list[tuple[float, float]], excluded: dict[str, int], cutoff: float | None, higher_is_better: bool
+) -> tuple[list[tuple[float, float]], dict[str, int]]:
+    if cutoff is None:
+        return pairs, excluded
+    kept = [(a, b) for a, b in pairs if (a < cutoff if higher_is_better else a > cutoff)]
+    if len(kept) < len(pairs):
+        excluded = {**excluded, "intake not in the clinical range": len(pairs) - len(kept)}
+    return kept, excluded
