@@ -93,6 +93,12 @@ def test_one_rating_is_not_enough_data_whether_latest_is_none_or_nan(registry):
         r = classify_change(registry["ORS"], 20, latest)
         assert r.category == "not_enough_data"
         assert r.change is None and r.clinical_first is True and r.clinical_latest is None
+        assert r.threshold == 5  # still given, for a reliable-change band around the intake
+
+
+def test_one_rating_on_a_measure_without_a_threshold_is_still_just_not_enough_data():
+    r = classify_change(measure(True, cutoff=20), 10, None)
+    assert r.category == "not_enough_data" and r.threshold is None
 
 
 def test_the_age_group_cutoff_decides_recovery_for_an_adolescent(registry):

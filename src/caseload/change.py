@@ -1,9 +1,13 @@
 """Reliable change and clinical significance of first-to-latest change, and caseload effect sizes.
 
-Jacobson & Truax (1991) by default; Hageman & Arrindell (1999) as the optional stricter method. The
+Jacobson & Truax (1991) by default; Hageman & Arrindell (1999) as the optional alternative. The
 formulas and boundary conventions follow the R package clinicalsignificance (Claus et al., JSS 111(1),
 doi:10.18637/jss.v111.i01, github benediktclaus/clinicalsignificance), whose published counts the tests
 reproduce. Pure functions over floats: no Streamlit, no store.
+
+One boundary differs on purpose: clinicalsignificance counts a score exactly at the cutoff as neither
+clinical (at pre) nor functional (at post); Caseload follows its registry rule that a score at the cutoff is
+not clinical, so ending exactly at the cutoff can be recovery. No published dataset has a score on its cutoff.
 """
 
 from __future__ import annotations
@@ -201,7 +205,8 @@ def classify_change(
     deterioration, not clinical at first and clinical at latest; improved / deteriorated = other reliable change.
     Method "jt" (Jacobson & Truax 1991): the registry's points ("at least this much"), or 1.959964 * SD * sqrt(2)
     * sqrt(1 - r) strictly exceeded, where ``sd`` overrides the registry SD (e.g. the sample SD of first scores).
-    Method "ha" (Hageman & Arrindell 1999) needs ``group``; see :func:`_classify_ha`.
+    Method "ha" (Hageman & Arrindell 1999) needs ``group``; see :func:`_classify_ha`. With one rating the
+    category is not_enough_data and, for "jt", the threshold is still given (for a band around the intake).
     """
     if method not in METHODS:
         raise ChangeError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
@@ -211,15 +216,21 @@ def classify_change(
     cutoff = _opt_float(measure.cutoff_for(age_group))
     clinical_first = _clinical(measure, first, age_group)
     if not _present(latest):
+        threshold, strict = None, False
+        if method == "jt":
+            try:
+                threshold, strict, _ = _jt_threshold(measure, sd)
+            except ChangeError:
+                pass  # one rating: nothing to classify, so a missing threshold is no error yet
         return ChangeResult(
             category="not_enough_data",
             first=first,
             latest=None,
             change=None,
             improvement=None,
-            threshold=None,
-            deterioration_threshold=None,
-            strict=False,
+            threshold=threshold,
+            deterioration_threshold=threshold,
+            strict=strict,
             reliable_improvement=False,
             reliable_deterioration=False,
             clinical_first=clinical_first,
@@ -267,7 +278,10 @@ def _classify_ha(
     1.644854. Clinical significance at latest uses the true-score estimate
     CS_indiv = [M2 + (x2 - M2) r_xx2 - cutoff] / (sqrt(r_xx2) * SE): recovered needs CS_indiv beyond +1.644854
     on the functional side, harmed beyond -1.644854 on the clinical side. ``clinical_latest`` reports the plain
-    cutoff comparison for display.
+    cutoff comparison for display. HA shrinks each client's change toward the group's mean change (it corrects
+    for regression to the mean), so it is not uniformly stricter than JT: its recovery rule is, but where the
+    group improves a lot it calls more clients reliably improved (claus_2020: 32 against JT's 29), and the
+    points in ``threshold`` (improvement) and ``deterioration_threshold`` differ and depend on the group.
     """
     if group is None:
         raise ChangeError(
@@ -290,6 +304,8 @@ def _classify_ha(
     ha_functional = ha_clinical = None
     if cutoff is not None:
         r_post = group.reliability_post
+        if not r_post > 0:
+            raise ChangeError(f"{measure.code}: post SD is not above the measurement error; HA is undefined")
         cs_z = float((group.m_post + (latest - group.m_post) * r_post - cutoff) / (math.sqrt(r_post) * se))
         ha_functional, ha_clinical = d * cs_z > Z_CRIT_HA, d * cs_z < -Z_CRIT_HA
     if reliable_up and clinical_first and ha_functional:
