@@ -1,0 +1,220 @@
+"""Streamlit-side helpers every page uses: the store connection, the measure registry, cached engine calls
+and the start screen of an empty store.
+
+The DuckDB connection is opened once per process (``st.cache_resource``; DuckDB locks the file) and each
+rerun works on its own cursor (DuckDB 2 refuses concurrent use of one connection from several threads).
+Cached results are keyed by a *data version* read from the store, so an import, an undo or loading the
+sample caseload invalidates them without anyone having to remember to clear a cache.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from caseload.measures import Measure, MeasureError, load_measures
+from caseload.store import DB_ENV, StoreError, connect, default_db_path
+
+MEASURES_ENV = "CASELOAD_MEASURES"
+IMPORT_PAGE = "pages/import_data.py"
+CASELOAD_PAGE = "pages/caseload.py"
+CLIENT_PAGE = "pages/client.py"
+SAMPLE_CLIENTS = 40
+
+
+def db_path() -> str:
+    """The store this app uses: $CASELOAD_DB (set by ``caseload app --db``) or the default location."""
+    return (
+        str(default_db_path()) if not os.environ.get(DB_ENV) else str(Path(os.environ[DB_ENV]).expanduser())
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(path: str) -> duckdb.DuckDBPyConnection:
+    return connect(path)
+
+
+def get_connection() -> duckdb.DuckDBPyConnection:
+    """A cursor on the process-wide store connection, for this rerun only; stops the page on a store error."""
+    try:
+        return _open_store(db_path()).cursor()
+    except StoreError as exc:
+        st.error(str(exc), icon=":material/database:")
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+def measures_file() -> str | None:
+    """The user's measures TOML ($CASELOAD_MEASURES, set by ``caseload app --measures``), if any."""
+    value = os.environ.get(MEASURES_ENV)
+    return str(Path(value).expanduser()) if value else None
+
+
+@st.cache_resource(show_spinner=False)
+def _load_registry(path: str | None, mtime: float) -> dict[str, Measure]:
+    return load_measures(path)
+
+
+def _measures_key() -> tuple[str | None, float]:
+    path = measures_file()
+    try:
+        mtime = Path(path).stat().st_mtime if path else 0.0
+    except OSError:
+        mtime = -1.0
+    return path, mtime
+
+
+def get_registry() -> dict[str, Measure]:
+    """The measure registry, reloaded when the measures file changes; stops the page on a bad file."""
+    try:
+        return _load_registry(*_measures_key())
+    except MeasureError as exc:
+        st.error(f"The measures file cannot be used: {exc}", icon=":material/rule:")
+        st.stop()
+        raise
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, str]:
+    """A fingerprint of the store's content that changes with every import, undo or sample load."""
+    row = con.execute(
+        """select (select count(*) from ratings),
+                  (select coalesce(max(import_id), 0) from imports),
+                  (select count(*) from imports where undone_at is not null),
+                  (select coalesce(max(imported_at)::varchar, '') from imports)"""
+    ).fetchall()[0]
+    return int(row[0]), int(row[1]), int(row[2]), str(row[3])
+
+
+def store_is_empty(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the store holds no ratings at all (a new install, or every import undone)."""
+    return data_version(con)[0] == 0
+
+
+def _cache_key(con: duckdb.DuckDBPyConnection) -> tuple:
+    return (db_path(), data_version(con), _measures_key(), date.today().isoformat())
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cached_overview(
+    _con: duckdb.DuckDBPyConnection,
+    _registry: dict[str, Measure],
+    key: tuple,
+    clinician_id: str | None,
+    active_only: bool,
+) -> pd.DataFrame:
+    from caseload.engine import caseload_overview
+
+    return caseload_overview(_con, _registry, clinician_id=clinician_id, active_only=active_only)
+
+
+def overview(
+    con: duckdb.DuckDBPyConnection,
+    registry: dict[str, Measure],
+    clinician_id: str | None = None,
+    active_only: bool = False,
+) -> pd.DataFrame:
+    """The engine's caseload overview, cached until the store's data version (or the day) changes."""
+    return _cached_overview(con, registry, _cache_key(con), clinician_id, active_only)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_client_detail(
+    _con: duckdb.DuckDBPyConnection, _registry: dict[str, Measure], key: tuple, client_id: str
+) -> dict | None:
+    from caseload.engine import client_detail as engine_client_detail
+
+    return engine_client_detail(_con, _registry, client_id)
+
+
+def client_detail(
+    con: duckdb.DuckDBPyConnection, registry: dict[str, Measure], client_id: str
+) -> dict | None:
+    """The engine's view of one client (sessions, expected band, alerts), cached like the overview."""
+    return _cached_client_detail(con, registry, _cache_key(con), client_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached_clinicians(_con: duckdb.DuckDBPyConnection, key: tuple) -> list[str]:
+    rows = _con.execute(
+        "select distinct clinician_id from ratings where clinician_id is not null order by 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def clinicians(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Clinician codes in the store, sorted."""
+    return _cached_clinicians(con, _cache_key(con))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached_client_ids(_con: duckdb.DuckDBPyConnection, key: tuple) -> list[str]:
+    return [r[0] for r in _con.execute("select distinct client_id from ratings order by 1").fetchall()]
+
+
+def client_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Client codes in the store, sorted."""
+    return _cached_client_ids(con, _cache_key(con))
+
+
+def load_sample_caseload(con: duckdb.DuckDBPyConnection, registry: dict[str, Measure]) -> None:
+    """Import the synthetic sample caseload into the store (an import like any other, so it can be undone)."""
+    from caseload.sample import load_sample
+
+    load_sample(con, registry, n_clients=SAMPLE_CLIENTS)
+
+
+def show_start_screen(con: duckdb.DuckDBPyConnection, registry: dict[str, Measure]) -> None:
+    """What a new user sees instead of empty tables: load the synthetic sample, or import an export."""
+    st.info(
+        "The store is empty: there are no ratings yet. Start with the sample caseload to look around, "
+        "or import your own anonymized export.",
+        icon=":material/waving_hand:",
+    )
+    left, right = st.columns(2, border=True)
+    with left:
+        st.markdown("#### Try it with sample data")
+        st.caption(
+            f"{SAMPLE_CLIENTS} **synthetic** clients, invented by Caseload's generator: no real people. "
+            "Several clinicians, ORS/SRS and some PHQ-9/GAD-7 sessions, with early responders, slow "
+            "improvers, deteriorations, alliance drops and dropouts. You can undo it on the Import page."
+        )
+        if st.button(
+            "Load sample caseload",
+            icon=":material/science:",
+            type="primary",
+            key="load_sample",
+            help="Adds synthetic (made-up) clients to the store, labelled as sample data.",
+        ):
+            with st.spinner("Creating the synthetic sample caseload…"):
+                load_sample_caseload(con, registry)
+            st.session_state["sample_loaded"] = True
+            st.rerun()
+    with right:
+        st.markdown("#### Use your own export")
+        st.caption(
+            "CSV or Excel exports with one row per session (or one column per item). Direct identifiers "
+            "(names, e-mails, birth dates) are refused. Nothing leaves this computer."
+        )
+        st.page_link(IMPORT_PAGE, label="Import your export", icon=":material/upload_file:")
+    st.caption(f"Store: `{db_path()}`")
+
+
+def sample_notice(con: duckdb.DuckDBPyConnection) -> None:
+    """A visible reminder when the store holds the synthetic sample caseload."""
+    from caseload.sample import SAMPLE_IMPORT_NAME
+
+    rows = con.execute(
+        "select count(*) from imports where undone_at is null and file_name = ?", [SAMPLE_IMPORT_NAME]
+    ).fetchall()
+    if rows and rows[0][0]:
+        st.caption(
+            ":material/science: This store contains the **synthetic sample caseload** (invented clients, "
+            "not real people). Undo it on the Import page when you import your own data."
+        )
+    if st.session_state.pop("sample_loaded", False):
+        st.toast("Sample caseload loaded: synthetic clients, not real people.", icon=":material/science:")
