@@ -233,6 +233,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write every stored rating in the canonical long layout (.csv or .xlsx) for backup or another tool."""
+    from caseload.export import write_export
+
+    con = _store(args)
+    out = Path(args.out)
+    try:
+        n = write_export(con, out)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"Wrote {n} ratings to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
@@ -279,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("client_id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_client)
+
+    p = sub.add_parser("export", parents=[common], help="write every stored rating to CSV or XLSX")
+    p.add_argument("--out", required=True, help="FILE.csv or FILE.xlsx")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("measures", parents=[common], help="the measure registry and its sources")
     p.add_argument("--json", action="store_true")
