@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_ENV = "CASELOAD_DB"
 
 # Columns of the canonical long layout, in the order exports and the ratings table use them.
@@ -87,6 +87,39 @@ _MIGRATIONS: dict[int, list[str]] = {
         )""",
         """create table settings (key varchar primary key, value varchar)""",
     ],
+    # 2: sign-in for shared deployments (auth.py), who may see whose clients (access.py), the audit trail.
+    2: [
+        """create table users (
+            username varchar primary key,
+            role varchar not null,
+            clinician_id varchar,
+            password_hash varchar not null,
+            created_at timestamp not null,
+            password_changed_at timestamp not null,
+            check (role in ('admin', 'supervisor', 'clinician'))
+        )""",
+        """create table supervision (
+            supervisor varchar not null,
+            clinician_id varchar not null,
+            primary key (supervisor, clinician_id)
+        )""",
+        """create table sessions (
+            token_sha256 varchar primary key,
+            username varchar not null,
+            created_at timestamp not null,
+            last_seen timestamp not null,
+            expires_at timestamp not null
+        )""",
+        """create sequence audit_seq""",
+        """create table audit_log (
+            entry_id bigint not null default nextval('audit_seq'),
+            logged_at timestamp not null,
+            username varchar not null,
+            action varchar not null,
+            client_id varchar,
+            detail varchar
+        )""",
+    ],
 }
 
 
@@ -113,20 +146,30 @@ def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.D
         con = duckdb.connect(target, read_only=read_only, config=config)
     except duckdb.IOException as exc:
         text = str(exc)
-        if "lock" in text.lower():
+        if "could not set lock" in text.lower() or "conflicting lock" in text.lower():
             raise StoreError(
                 f"The store {target} is in use by another Caseload process (the app or an import). "
                 "Stop that process, or import through the app, then try again."
             ) from None
-        raise StoreError(f"Cannot open the store {target}: {text.splitlines()[0]}") from None
+        if "permission denied" in text.lower():
+            raise StoreError(f"Cannot open the store {target}: {text.splitlines()[0]}") from None
+        raise StoreError(_damaged(target, text)) from None
     except duckdb.Error as exc:
-        raise StoreError(
-            f"The store {target} could not be read; it may be damaged or not a Caseload store "
-            f"({str(exc).splitlines()[0]})."
-        ) from None
+        raise StoreError(_damaged(target, str(exc))) from None
     if not read_only:
-        migrate(con)
+        try:
+            migrate(con)
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(_damaged(target, str(exc))) from None
     return con
+
+
+def _damaged(target: str, error: str) -> str:
+    """The message for a store file DuckDB cannot read, naming the newest automatic backup to restore."""
+    from caseload.backup import damaged_message
+
+    return damaged_message(target, error.splitlines()[0] if error else "unreadable")
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -148,6 +191,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             f"This store was written by a newer Caseload (schema {current}; this version knows {SCHEMA_VERSION}). "
             "Upgrade Caseload to open it."
         )
+    if 0 < current < SCHEMA_VERSION:
+        from caseload.backup import backup_store
+
+        backup_store(con, "migration")
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with transaction(con):
             for statement in _MIGRATIONS[version]:
