@@ -113,7 +113,11 @@ def cmd_measures(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """Import export files into the store, one all-or-nothing transaction per file."""
+    """Import export files into the store, one all-or-nothing transaction per file.
+
+    Exit 0 when every file was imported (rejected rows are reported, not fatal), 1 when a file was refused
+    (direct identifiers, or --strict with bad rows), 2 when a file cannot be read at all.
+    """
     from caseload.ingest import ImportError_, import_file
 
     registry = _registry(args)
@@ -124,6 +128,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             mapping = json.loads(Path(args.mapping).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise CliError(f"{args.mapping}: cannot read the mapping file ({exc})") from None
+        if not isinstance(mapping, dict):
+            raise CliError(f"{args.mapping}: the mapping file must hold a JSON object")
     reports, failed = [], False
     for name in args.files:
         path = Path(name)
@@ -135,18 +141,26 @@ def cmd_import(args: argparse.Namespace) -> int:
                 mapping=mapping,
                 strict=args.strict,
                 drop_identifiers=args.drop_identifiers,
-                progress=None if args.json else _progress_printer(path.name),
+                progress=_progress_printer(path.name),
+                sheet=args.sheet,
             )
         except ImportError_ as exc:
             raise CliError(str(exc)) from None
         reports.append(report)
-        if report.refused or (args.strict and report.rows_rejected):
+        if report.refused:
             failed = True
     if args.json:
         print_json([r.to_dict() for r in reports])
     else:
         for r in reports:
             print(r.summary())
+            for e in r.errors[:20]:
+                where = f"row {e.row} (line {e.line})" + (f", sheet {e.sheet}" if e.sheet else "")
+                print(f"  {where}: {e.message}")
+            if len(r.errors) > 20:
+                print(f"  ... and {len(r.errors) - 20} more (see --json or the Import page)")
+            for w in r.warnings:
+                print(f"  note: {w}")
     return 1 if failed else 0
 
 
@@ -277,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop columns that hold direct identifiers and import the rest (default: refuse the file)",
     )
+    p.add_argument("--sheet", help="import only this sheet of a workbook (default: every sheet with ratings)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(

@@ -1,0 +1,242 @@
+"""Store side of an import: duplicates and conflicts against stored ratings, the write, undo, saved mappings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from caseload.ingest.report import ImportReport, RowError
+from caseload.store import next_import_id, now_utc, rejected_rows, transaction
+
+_DATE_RANKED = """select import_id from imports
+                  where undone_at is null and json_extract_string(mapping, '$.session_rule') = 'date_rank'"""
+
+
+def create_status_table(con: duckdb.DuckDBPyConnection, cand: str, status: str) -> None:
+    """Give each valid candidate a status: new, dup (repeats an earlier row), stored (already in the store),
+    conflict (the store holds a different rating for that session) or conflicting_duplicate (an earlier row
+    of this file gives the same session different scores).
+
+    A rating is identified by client, measure, rater, episode and session: the session number where the
+    file gives one, else the session date. Files without session numbers get the date's rank among the
+    client's dates in the file (rank_val).
+    """
+    con.execute(
+        f"""create temp table {status} as
+        with k as (
+            select c.*, (case when c.session_val is not null then 's' || c.session_val
+                              else 'd' || cast(c.date_val as varchar) end) as skey
+            from {cand} c where c.reason is null
+        ),
+        v as (
+            select k.*,
+                row_number() over w as occ,
+                first_value(total_val) over w as f_total,
+                first_value(items) over w as f_items,
+                first_value(date_val) over w as f_date,
+                first_value(_row) over w as f_row,
+                (case when ranked then dense_rank() over (partition by client_id, ranked order by date_val) end)
+                    as rank_val
+            from k
+            window w as (partition by client_id, measure, rater, coalesce(episode_id, ''), skey
+                         order by sheet_idx, _row, block)
+        ),
+        by_session as (
+            select v.sheet, v._row, v.block, r.total, r.items, r.session_date, v.total_val, v.items as v_items,
+                   v.date_val, true as explicit
+            from v join ratings r
+              on r.client_id = v.client_id and r.measure = v.measure and r.rater = v.rater
+             and coalesce(r.episode_id, '') = coalesce(v.episode_id, '') and r.session_number = v.session_val
+            where v.occ = 1 and v.session_val is not null
+        ),
+        by_date as (
+            select v.sheet, v._row, v.block, r.total, r.items, r.session_date, v.total_val, v.items as v_items,
+                   v.date_val, false as explicit
+            from v join ratings r
+              on r.client_id = v.client_id and r.measure = v.measure and r.rater = v.rater
+             and coalesce(r.episode_id, '') = coalesce(v.episode_id, '') and r.session_date = v.date_val
+            where v.occ = 1 and v.session_val is null
+        ),
+        m as (
+            select sheet, _row, block, count(*) as n_match,
+                count(*) filter (where abs(total - total_val) < 1e-9 and items is not distinct from v_items
+                                   and (not explicit or session_date is not distinct from date_val)) as n_same,
+                any_value(total) as s_total, any_value(session_date) as s_date
+            from (select * from by_session union all select * from by_date)
+            group by sheet, _row, block
+        )
+        select v.*, m.s_total, m.s_date,
+            (case
+                when v.occ > 1 then
+                    (case when abs(v.total_val - v.f_total) < 1e-9 and v.items is not distinct from v.f_items
+                               and v.date_val is not distinct from v.f_date then 'dup'
+                          else 'conflicting_duplicate' end)
+                when m.n_same > 0 then 'stored'
+                when m.n_match > 0 then 'conflict'
+                else 'new' end) as status
+        from v left join m using (sheet, _row, block)"""
+    )
+
+
+def write_import(
+    con: duckdb.DuckDBPyConnection,
+    report: ImportReport,
+    status: str,
+    errors: list[RowError],
+    strict: bool,
+    mapping_record: dict[str, Any],
+) -> int:
+    """Insert the import's history row, its new ratings and its problems; the caller holds the transaction."""
+    import_id = next_import_id(con)
+    con.execute(
+        """insert into imports (import_id, file_name, sha256, imported_at, layout, rows_read, rows_imported,
+                                rows_duplicate, rows_rejected, records_added, strict, mapping)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            import_id,
+            report.file,
+            report.sha256,
+            now_utc(),
+            report.layout,
+            report.rows_read,
+            report.rows_imported,
+            report.rows_duplicate,
+            report.rows_rejected,
+            report.records_added,
+            strict,
+            json.dumps(mapping_record, default=str),
+        ],
+    )
+    con.execute(
+        f"""insert into ratings (client_id, clinician_id, episode_id, age_group, session_date, session_number,
+                                 measure, rater, items, total, total_source, import_id, source_row)
+            select client_id, clinician_id, episode_id, age_group, date_val, coalesce(session_val, rank_val),
+                   measure, rater, items, total_val, total_source, {int(import_id)}, _row
+            from {status} where status = 'new'"""
+    )
+    if mapping_record.get("session_rule") == "date_rank":
+        renumber_by_date(con, [import_id])
+    if errors:
+        table = pa.table(
+            {
+                "import_id": pa.array([import_id] * len(errors), pa.int32()),
+                "row": pa.array([e.row for e in errors], pa.int32()),
+                "line": pa.array([e.line for e in errors], pa.int32()),
+                "column": pa.array([_with_sheet(e) for e in errors], pa.string()),
+                "value": pa.array([e.value for e in errors], pa.string()),
+                "reason": pa.array([e.reason for e in errors], pa.string()),
+                "message": pa.array([e.message for e in errors], pa.string()),
+            }
+        )
+        con.register("_cl_errors", table)
+        try:
+            con.execute(
+                """insert into rejected_rows select import_id, "row", line, "column", value, reason, message
+                   from _cl_errors"""
+            )
+        finally:
+            con.unregister("_cl_errors")
+    return import_id
+
+
+def _with_sheet(e: RowError) -> str | None:
+    if e.sheet and e.column:
+        return f"{e.sheet}!{e.column}"
+    return e.column if not e.sheet else f"{e.sheet}!"
+
+
+def renumber_by_date(
+    con: duckdb.DuckDBPyConnection, import_ids: list[int], clients: list[str] | None = None
+) -> None:
+    """Session numbers of date-ranked imports: the rank of the date among the client's dates in all of them.
+
+    Run after an import or undo, so that a later export with earlier sessions, or an undo, keeps each
+    client's sessions numbered 1, 2, 3 ... by date.
+    """
+    if clients is None:
+        ids = ", ".join(str(int(i)) for i in import_ids)
+        affected = f"select distinct client_id from ratings where import_id in ({ids})"
+    else:
+        if not clients:
+            return
+        con.register("_cl_clients", pa.table({"client_id": pa.array(clients, pa.string())}))
+        affected = "select client_id from _cl_clients"
+    try:
+        con.execute(
+            f"""update ratings set session_number = x.rk
+                from (
+                    select client_id, session_date,
+                           dense_rank() over (partition by client_id order by session_date) as rk
+                    from (select distinct client_id, session_date from ratings
+                          where import_id in ({_DATE_RANKED}) and client_id in ({affected}))
+                ) x
+                where ratings.client_id = x.client_id and ratings.session_date = x.session_date
+                  and ratings.import_id in ({_DATE_RANKED})"""
+        )
+    finally:
+        if clients is not None:
+            con.unregister("_cl_clients")
+
+
+def undo_import(con: duckdb.DuckDBPyConnection, import_id: int) -> int:
+    """Remove the ratings an import added (one transaction) and mark it undone; returns how many were removed."""
+    row = con.execute(
+        "select undone_at, mapping from imports where import_id = ?", [int(import_id)]
+    ).fetchall()
+    if not row:
+        raise ValueError(f"There is no import {import_id}.")
+    if row[0][0] is not None:
+        raise ValueError(f"Import {import_id} was already undone.")
+    ranked = False
+    try:
+        ranked = json.loads(row[0][1] or "{}").get("session_rule") == "date_rank"
+    except ValueError:
+        ranked = False
+    with transaction(con):
+        clients = [
+            r[0]
+            for r in con.execute(
+                "select distinct client_id from ratings where import_id = ?", [int(import_id)]
+            ).fetchall()
+        ]
+        removed = con.execute(
+            "select count(*) from ratings where import_id = ?", [int(import_id)]
+        ).fetchall()[0][0]
+        con.execute("delete from ratings where import_id = ?", [int(import_id)])
+        con.execute("update imports set undone_at = ? where import_id = ?", [now_utc(), int(import_id)])
+        if ranked:
+            renumber_by_date(con, [], clients=clients)
+    return int(removed)
+
+
+def saved_mapping(con: duckdb.DuckDBPyConnection, signature: str) -> dict[str, Any] | None:
+    """The mapping a user confirmed for files with this column signature, if any."""
+    rows = con.execute("select mapping from mappings where signature = ?", [signature]).fetchall()
+    if not rows:
+        return None
+    try:
+        value = json.loads(rows[0][0])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def save_mapping(con: duckdb.DuckDBPyConnection, signature: str, mapping: dict[str, Any]) -> None:
+    """Remember a confirmed mapping for the next file with the same columns."""
+    con.execute(
+        "insert or replace into mappings values (?, ?, ?)",
+        [signature, json.dumps(mapping, default=str), now_utc()],
+    )
+
+
+def forget_mapping(con: duckdb.DuckDBPyConnection, signature: str) -> None:
+    """Forget a saved mapping (recognition applies again)."""
+    con.execute("delete from mappings where signature = ?", [signature])
+
+
+def rejected_rows_csv(con: duckdb.DuckDBPyConnection, import_id: int | None = None) -> bytes:
+    """Rejected rows (file, import, row, line, column, value, reason, message) as UTF-8 CSV for download."""
+    return rejected_rows(con, import_id).to_csv(index=False).encode("utf-8")

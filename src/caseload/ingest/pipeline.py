@@ -1,0 +1,858 @@
+"""import_file and preview_file: read, recognise, protect, validate and store one export.
+
+Everything after reading happens inside DuckDB on registered Arrow tables, so a million-row file is
+validated and stored with a handful of set-based statements. One file is one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from caseload.ingest import load
+from caseload.ingest.layouts import Header, Recognition, find_header, recognise, referenced_columns
+from caseload.ingest.privacy import SQL_EMAIL, SQL_IP, SQL_PHONE, Finding, header_kind, mask, refusal_message
+from caseload.ingest.read import SPREADSHEET_KINDS, Grid, read_grids
+from caseload.ingest.report import INFO_REASONS, ImportError_, ImportReport, RowError
+from caseload.ingest.validate import (
+    Block,
+    block_sql,
+    choose_date_format,
+    error_location,
+    error_message,
+    q,
+    txt,
+)
+from caseload.measures import Measure, normalise_measure_name
+from caseload.store import transaction
+
+Progress = Callable[[float, str], None]
+MAX_REPORTED_ERRORS = 10_000
+# Problems of the row itself (not of one measure): reported once per row, however many measures it holds.
+ROW_LEVEL_REASONS = {
+    "missing_client_id",
+    "invalid_date",
+    "future_date",
+    "missing_session",
+    "invalid_session",
+    "unknown_rater",
+}
+PREVIEW_ROWS = 20
+
+
+@dataclass
+class SheetPlan:
+    """How one grid will be read: its header, mapping, where the mapping came from and its data table."""
+
+    grid: Grid
+    header: Header
+    mapping: dict[str, Any]
+    source: str  # 'given', 'saved' or 'recognised'
+    signature: str
+    layout: str
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # header name -> c{i}
+    data: str = ""  # temp table name of the data rows
+    n_rows: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def sheet(self) -> str:
+        return self.grid.name or ""
+
+
+@dataclass
+class SheetPreview:
+    """What the Import page shows for one sheet before importing."""
+
+    sheet: str
+    layout: str
+    header_row: int
+    columns: list[str]
+    mapping: dict[str, Any]
+    mapping_source: str
+    signature: str
+    problems: list[str]
+    notes: list[str]
+    frame: pd.DataFrame
+    identifiers: list[Finding]
+    rows: int
+
+
+@dataclass
+class Preview:
+    """The file as recognised: one SheetPreview per usable sheet, plus sheets that were skipped and why."""
+
+    file: str
+    sha256: str
+    kind: str
+    sheets: list[SheetPreview]
+    skipped: list[str]
+    sheet_names: list[str]
+
+    @property
+    def identifiers(self) -> list[Finding]:
+        return [f for s in self.sheets for f in s.identifiers]
+
+
+def _source_bytes(source: Path | str | bytes, file_name: str | None) -> tuple[bytes, str]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), file_name or "upload"
+    path = Path(source)
+    try:
+        return path.read_bytes(), file_name or path.name
+    except IsADirectoryError:
+        raise ImportError_(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise ImportError_(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def signature(names: list[str]) -> str:
+    """A column signature: the same header (names in order) gives the same signature."""
+    return hashlib.sha256(json.dumps([n.strip().lower() for n in names]).encode()).hexdigest()[:32]
+
+
+def _distinct_values(grid: Grid, header: Header, limit: int = 60) -> Callable[[str], list[str]]:
+    names = header.names
+    start = header.index + 1 + header.skip_after
+    lines = grid.table.column("_line")
+    mask_after = pc.greater(lines, header.line)
+    body = grid.table.filter(mask_after) if start else grid.table
+    cache: dict[str, list[str]] = {}
+
+    def values(name: str) -> list[str]:
+        if name not in cache:
+            if name not in names:
+                return []
+            col = body.column(f"c{names.index(name)}")
+            uniq = pc.unique(pc.utf8_trim_whitespace(col)).to_pylist()
+            cache[name] = [v for v in uniq if v][:limit]
+        return cache[name]
+
+    return values
+
+
+def _sheet_mapping(mapping: dict[str, Any] | None, sheet: str) -> dict[str, Any] | None:
+    if mapping is None:
+        return None
+    if "sheets" in mapping and isinstance(mapping["sheets"], dict):
+        return mapping["sheets"].get(sheet)
+    return mapping
+
+
+def plan_sheets(
+    con: duckdb.DuckDBPyConnection,
+    grids: list[Grid],
+    registry: dict[str, Measure],
+    mapping: dict[str, Any] | None,
+    file_name: str,
+    keep_unrecognised: bool = False,
+) -> tuple[list[SheetPlan], list[str]]:
+    """A plan for every grid that holds ratings; grids that do not (a 'Read me' sheet) are listed as skipped."""
+    plans, skipped = [], []
+    for grid in grids:
+        head = grid.head(40)
+        given = _sheet_mapping(mapping, grid.name or "")
+        label = f"sheet {grid.name!r}" if grid.name else file_name
+        if mapping is not None and given is None:
+            skipped.append(f"{label}: not in the mapping")
+            continue
+        if given is not None:
+            _check_mapping_shape(given, file_name)
+            wanted = set(referenced_columns(given))
+            header = find_header(head, registry, wanted=wanted, line=given.get("header_row"))
+            missing = [c for c in referenced_columns(given) if c not in header.names]
+            if missing:
+                problem = (
+                    f"the mapping names column(s) {', '.join(map(repr, missing))} that {label} does not have"
+                )
+                if len(grids) > 1 and mapping is not None and "sheets" not in mapping:
+                    skipped.append(f"{label}: {problem}")
+                    continue
+                raise ImportError_(f"{file_name}: {problem} (columns: {', '.join(header.names[:40])})")
+            plan = SheetPlan(grid, header, dict(given), "given", signature(header.names), _describe(given))
+        else:
+            header = find_header(head, registry)
+            sig = signature(header.names)
+            saved = load.saved_mapping(con, sig)
+            if saved is not None and all(c in header.names for c in referenced_columns(saved)):
+                header = find_header(head, registry, line=saved.get("header_row"))
+                plan = SheetPlan(grid, header, saved, "saved", sig, _describe(saved))
+                plan.notes.append("the mapping saved for files with these columns was applied")
+            else:
+                rec: Recognition = recognise(header, registry, _distinct_values(grid, header), grid.name)
+                plan = SheetPlan(
+                    grid, header, rec.mapping, "recognised", sig, rec.layout, rec.notes, rec.problems
+                )
+                if header.kind == "qualtrics":
+                    plan.mapping["header_rows"] = 3
+        plan.columns = {name: f"c{i}" for i, name in enumerate(plan.header.names)}
+        if plan.problems and not keep_unrecognised:
+            if len(grids) > 1:
+                skipped.append(f"{label}: {'; '.join(plan.problems)}")
+                continue
+            cols = ", ".join(repr(n) for n in plan.header.names[:40])
+            raise ImportError_(
+                f"{file_name}: the layout was not recognised: {'; '.join(plan.problems)}. "
+                f"Columns found: {cols}. Map the columns on the Import page, or pass --mapping FILE."
+            )
+        plans.append(plan)
+    if not plans:
+        raise ImportError_(f"{file_name}: no sheet with ratings was recognised ({'; '.join(skipped)})")
+    return plans, skipped
+
+
+def _check_mapping_shape(mapping: Any, file_name: str) -> None:
+    if not isinstance(mapping, dict) or not mapping.get("client_id"):
+        raise ImportError_(
+            f"{file_name}: the mapping must be a JSON object naming at least the client_id column"
+        )
+    if not mapping.get("measure_column") and not mapping.get("measures"):
+        raise ImportError_(f"{file_name}: the mapping needs either measure_column or a measures list")
+
+
+def _describe(mapping: dict[str, Any]) -> str:
+    if mapping.get("measure_column"):
+        return "long: one row per client, session and measure"
+    entries = mapping.get("measures") or []
+    if any(e.get("session_number") is not None for e in entries):
+        return "wide: one row per client, sessions across columns"
+    return "one row per session, measures side by side"
+
+
+# ----------------------------------------------------------------------------- data tables and privacy
+
+
+def _register(con: duckdb.DuckDBPyConnection, plan: SheetPlan, uid: str, k: int) -> None:
+    raw = f"_cl_raw_{uid}_{k}"
+    plan.data = f"_cl_data_{uid}_{k}"
+    con.register(raw, plan.grid.table)
+    ncols = plan.grid.n_columns
+    nonblank = "coalesce(" + ", ".join(txt(f"c{i}") for i in range(ncols)) + ")" if ncols > 1 else txt("c0")
+    con.execute(
+        f"""create temp table {plan.data} as
+            select row_number() over (order by _line) as _row, *
+            from {raw} where _line > {int(plan.header.line)} and {nonblank} is not null"""
+    )
+    con.unregister(raw)
+    plan.n_rows = int(con.execute(f"select count(*) from {plan.data}").fetchall()[0][0])
+
+
+def _scan_identifiers(con: duckdb.DuckDBPyConnection, plan: SheetPlan) -> list[Finding]:
+    """Identifier columns of a sheet: by header (if they hold anything) and by content."""
+    mapping = plan.mapping
+    scored = set(referenced_columns(mapping)) - {
+        mapping.get(k) for k in ("client_id", "clinician_id", "episode_id", "age_group", "rater")
+    }
+    unmapped = [n for n in plan.header.names if n not in set(referenced_columns(mapping))]
+    exprs, keys = [], []
+    for name in plan.header.names:
+        col = txt(plan.columns[name])
+        if header_kind(name):
+            exprs.append(f"count({col})")
+            keys.append((name, "filled"))
+        if name in scored:
+            continue
+        exprs.append(
+            f"list(_row order by _row) filter (where contains({col}, '@') and regexp_matches({col}, {q(SQL_EMAIL)}))[1:50]"
+        )
+        keys.append((name, "email"))
+        if name in unmapped:
+            exprs.append(
+                f"list(_row order by _row) filter (where regexp_matches({col}, {q(SQL_PHONE)}))[1:50]"
+            )
+            keys.append((name, "phone"))
+            exprs.append(f"count(*) filter (where regexp_matches({col}, {q(SQL_IP)}))")
+            keys.append((name, "ip"))
+    if not exprs:
+        return []
+    row = con.execute(f"select {', '.join(exprs)} from {plan.data}").fetchall()[0]
+    found: dict[str, Finding] = {}
+    for (name, what), value in zip(keys, row, strict=True):
+        hk = header_kind(name)
+        if what == "filled" and hk:
+            kind, blocking = hk
+            found[name] = Finding(name, kind, blocking=blocking and bool(value))
+        elif what == "email" and value and name not in found:
+            found[name] = Finding(name, "email_in_text" if name in unmapped else "email", rows=list(value))
+        elif what == "phone" and value and name not in found:
+            found[name] = Finding(name, "phone_in_text", rows=list(value))
+        elif what == "ip" and value and name not in found:
+            found[name] = Finding(name, "ip_address", blocking=False)
+    return list(found.values())
+
+
+def _drop_from_mapping(mapping: dict[str, Any], dropped: set[str]) -> list[str]:
+    """Remove dropped columns from a mapping; returns the roles that lost their column."""
+    lost = []
+    for key in (
+        "client_id",
+        "clinician_id",
+        "episode_id",
+        "age_group",
+        "rater",
+        "session_date",
+        "session_number",
+        "measure_column",
+        "total",
+    ):
+        if mapping.get(key) in dropped:
+            lost.append(key)
+            mapping.pop(key)
+    if mapping.get("items"):
+        mapping["items"] = [c for c in mapping["items"] if c not in dropped]
+    for code, cols in list((mapping.get("measure_items") or {}).items()):
+        if set(cols) & dropped:
+            lost.append(f"{code} items")
+            del mapping["measure_items"][code]
+    for entry in mapping.get("measures") or []:
+        if set(entry.get("items") or []) & dropped:
+            lost.append(f"{entry['measure']} items")
+            entry["items"] = []
+        for key in ("total", "skip", "session_date"):
+            if entry.get(key) in dropped:
+                entry[key] = None
+    return lost
+
+
+# ----------------------------------------------------------------------------- blocks
+
+
+def _blocks(
+    con: duckdb.DuckDBPyConnection,
+    plan: SheetPlan,
+    registry: dict[str, Measure],
+    start: int,
+    sheet_idx: int,
+    file_name: str,
+) -> list[Block]:
+    m = plan.mapping
+    common = dict(
+        sheet=plan.sheet,
+        client=m.get("client_id"),
+        date=m.get("session_date"),
+        session=m.get("session_number"),
+        clinician=m.get("clinician_id"),
+        episode=m.get("episode_id"),
+        age_group=m.get("age_group"),
+        rater=m.get("rater"),
+        session_pattern=m.get("session_pattern"),
+        episode_pattern=m.get("episode_pattern"),
+        sheet_idx=sheet_idx,
+    )
+    blocks: list[Block] = []
+    if m.get("measure_column"):
+        mcol = m["measure_column"]
+        col = txt(plan.columns[mcol])
+        raw_values = [
+            r[0]
+            for r in con.execute(f"select distinct {col} from {plan.data} where {col} is not null").fetchall()
+        ]
+        overrides = {str(k).strip().lower(): v for k, v in (m.get("measure_values") or {}).items()}
+        by_code: dict[str, list[str]] = {}
+        for v in raw_values:
+            code = overrides.get(v.lower()) or normalise_measure_name(v, registry)
+            if code in registry:
+                by_code.setdefault(code, []).append(v)
+        generic = list(m.get("items") or [])
+        known: list[str] = []
+        for code, values in sorted(by_code.items()):
+            measure = registry[code]
+            items = (m.get("measure_items") or {}).get(code)
+            if not items and generic and len(generic) >= measure.n_items and measure.n_items:
+                items = generic[: measure.n_items]
+            _check_items(items, measure, file_name)
+            known += values
+            blocks.append(
+                Block(
+                    index=start + len(blocks),
+                    measure=measure,
+                    items=list(items or []),
+                    total=m.get("total"),
+                    measure_column=mcol,
+                    when=f"{col} in ({', '.join(q(v) for v in values)})",
+                    **common,
+                )
+            )
+        unknown_when = f"{col} is null" + (
+            f" or {col} not in ({', '.join(q(v) for v in known)})" if known else " or true"
+        )
+        blocks.append(
+            Block(
+                index=start + len(blocks),
+                measure=None,
+                items=[],
+                total=m.get("total"),
+                measure_column=mcol,
+                when=f"({unknown_when})",
+                **common,
+            )
+        )
+        return blocks
+    for entry in m.get("measures") or []:
+        code = entry.get("measure")
+        if code not in registry:
+            code = normalise_measure_name(str(code), registry)
+        if code is None:
+            raise ImportError_(
+                f"{file_name}: the mapping names measure {entry.get('measure')!r}, not in the registry"
+            )
+        measure = registry[code]
+        items = list(entry.get("items") or [])
+        _check_items(items, measure, file_name)
+        kw = dict(common)
+        if entry.get("session_date"):
+            kw["date"] = entry["session_date"]
+        const = entry.get("session_number")
+        if const is not None:
+            kw["session"] = None
+        blocks.append(
+            Block(
+                index=start + len(blocks),
+                measure=measure,
+                items=items,
+                total=entry.get("total"),
+                skip=entry.get("skip"),
+                session_const=int(const) if const is not None else None,
+                **kw,
+            )
+        )
+    return blocks
+
+
+def _check_items(items: list[str] | None, measure: Measure, file_name: str) -> None:
+    if items and len(items) != measure.n_items:
+        raise ImportError_(
+            f"{file_name}: {measure.code} has {measure.n_items} items but the mapping names {len(items)} item columns"
+        )
+
+
+def _date_format(
+    con: duckdb.DuckDBPyConnection, plan: SheetPlan, blocks: list[Block]
+) -> tuple[str | None, list[str]]:
+    forced = plan.mapping.get("date_format")
+    cols = sorted({b.date for b in blocks if b.date})
+    if not cols:
+        return None, []
+    parts = " union all ".join(f"select {txt(plan.columns[c])} as x from {plan.data}" for c in cols)
+    values_sql = f"select distinct x from ({parts}) where x is not null limit 5000"
+    return choose_date_format(con, values_sql, forced)
+
+
+# ----------------------------------------------------------------------------- import
+
+
+def import_file(
+    con: duckdb.DuckDBPyConnection,
+    source: Path | str | bytes,
+    *,
+    file_name: str | None = None,
+    registry: dict[str, Measure],
+    mapping: dict[str, Any] | None = None,
+    strict: bool = False,
+    drop_identifiers: bool = False,
+    progress: Progress | None = None,
+    sheet: str | None = None,
+    today: date | None = None,
+    save_mapping: bool | None = None,
+) -> ImportReport:
+    """Import one export into the store as a single transaction and report every row's fate.
+
+    Raises ImportError_ only when the file cannot be read or understood at all; everything else (bad
+    rows, identifiers, --strict refusals, conflicts) is in the returned report. A mapping given here is
+    saved for files with the same columns unless ``save_mapping`` is False.
+    """
+    step = progress or (lambda _f, _t: None)
+    data, name = _source_bytes(source, file_name)
+    sha = hashlib.sha256(data).hexdigest()
+    report = ImportReport(file=name, sha256=sha)
+    step(0.02, "reading")
+    grids = read_grids(data, name, sheet)
+    del data
+    today = today or date.today()
+    uid = uuid.uuid4().hex[:12]
+    step(0.2, "recognising the layout")
+    plans, skipped = plan_sheets(con, grids, registry, mapping, name)
+    report.warnings += [f"skipped {s}" for s in skipped]
+    temps: list[str] = []
+    try:
+        return _import_plans(
+            con,
+            plans,
+            registry,
+            report,
+            uid,
+            temps,
+            name,
+            strict,
+            drop_identifiers,
+            step,
+            today,
+            save_mapping if save_mapping is not None else mapping is not None,
+        )
+    finally:
+        for t in temps:
+            try:
+                con.execute(f"drop table if exists {t}")
+            except duckdb.Error:
+                pass
+
+
+def _import_plans(
+    con: duckdb.DuckDBPyConnection,
+    plans: list[SheetPlan],
+    registry: dict[str, Measure],
+    report: ImportReport,
+    uid: str,
+    temps: list[str],
+    name: str,
+    strict: bool,
+    drop_identifiers: bool,
+    step: Progress,
+    today: date,
+    remember: bool,
+) -> ImportReport:
+    for k, plan in enumerate(plans):
+        _register(con, plan, uid, k)
+        temps.append(plan.data)
+        plan.findings = _scan_identifiers(con, plan)
+    report.sheets = [p.sheet for p in plans if p.sheet]
+    report.layout = "; ".join(f"{p.sheet}: {p.layout}" if p.sheet else p.layout for p in plans)
+    report.rows_read = sum(p.n_rows for p in plans)
+    for plan in plans:
+        report.warnings += plan.notes
+    step(0.3, "checking for identifiers")
+    blocking = [f for p in plans for f in p.findings if f.blocking]
+    quiet = [f for p in plans for f in p.findings if not f.blocking]
+    report.identifier_columns = [f.to_dict() for p in plans for f in p.findings]
+    for f in quiet:
+        _drop_from_mapping(plans[0].mapping if len(plans) == 1 else _plan_of(plans, f).mapping, {f.column})
+        report.dropped_columns.append(f.column)
+    if blocking and not drop_identifiers:
+        return _refuse(report, refusal_message(name, blocking))
+    if blocking:
+        for plan in plans:
+            cols = {f.column for f in plan.findings if f.blocking}
+            lost = _drop_from_mapping(plan.mapping, cols)
+            if "client_id" in lost:
+                return _refuse(
+                    report,
+                    f"{name}: the client code column {plan.mapping.get('client_id') or ''} holds identifiers "
+                    f"({', '.join(f.describe() for f in plan.findings if f.blocking)}); nothing can be imported "
+                    "without a pseudonymous client code.",
+                )
+            report.dropped_columns += sorted(cols)
+        report.warnings.append(
+            "dropped identifier columns (not stored, not shown): " + "; ".join(f.describe() for f in blocking)
+        )
+
+    step(0.4, "validating rows")
+    blocks: list[Block] = []
+    formats: dict[str, str | None] = {}
+    for k, plan in enumerate(plans):
+        pb = _blocks(con, plan, registry, len(blocks), k, name)
+        fmt, warns = _date_format(con, plan, pb)
+        formats[plan.sheet] = fmt
+        report.warnings += warns
+        plan.mapping["date_format_used"] = fmt
+        blocks += pb
+    if not blocks:
+        raise ImportError_(f"{name}: the mapping reads no measure columns")
+    spreadsheet = plans[0].grid.kind in SPREADSHEET_KINDS
+    cand = f"_cl_cand_{uid}"
+    temps.append(cand)
+    parts = []
+    for b in blocks:
+        plan = next(p for p in plans if p.sheet == b.sheet)
+        values = plan.mapping.get("values")
+        parts.append(block_sql(b, plan.data, plan.columns, values, formats[b.sheet], spreadsheet, today))
+    con.execute(f"create temp table {cand} as " + " union all ".join(parts))
+    step(0.6, "matching against stored ratings")
+    status = f"_cl_status_{uid}"
+    temps.append(status)
+    load.create_status_table(con, cand, status)
+    rows = f"_cl_rows_{uid}"
+    temps.append(rows)
+    data_union = " union all ".join(
+        f"select {q(p.sheet)} as sheet, {k} as sheet_idx, _row, _line from {p.data}"
+        for k, p in enumerate(plans)
+    )
+    con.execute(
+        f"""create temp table {rows} as
+            select d.sheet, d.sheet_idx, d._row, d._line,
+                   count(s.status) filter (where s.status = 'new') as n_new,
+                   count(s.status) filter (where s.status in ('dup', 'stored')) as n_dup,
+                   (case when count(s.status) filter (where s.status = 'new') > 0 then 'imported'
+                         when count(s.status) filter (where s.status in ('dup', 'stored')) > 0 then 'duplicate'
+                         else 'rejected' end) as outcome
+            from ({data_union}) d left join {status} s using (sheet, _row)
+            group by all"""
+    )
+    counts = dict(con.execute(f"select outcome, count(*) from {rows} group by 1").fetchall())
+    report.rows_imported = int(counts.get("imported", 0))
+    report.rows_duplicate = int(counts.get("duplicate", 0))
+    report.rows_rejected = int(counts.get("rejected", 0))
+    by_measure = con.execute(
+        f"select measure, count(*) from {status} where status = 'new' group by 1 order by 1"
+    ).fetchall()
+    report.records_by_measure = {m: int(n) for m, n in by_measure}
+    report.records_added = sum(report.records_by_measure.values())
+    errors, total_errors, blocking_errors = _collect_errors(con, cand, status, rows, blocks, formats)
+    report.errors = errors[:MAX_REPORTED_ERRORS]
+    if total_errors > MAX_REPORTED_ERRORS:
+        report.warnings.append(
+            f"{total_errors:,} problems found; the first {MAX_REPORTED_ERRORS:,} are listed here, all are kept "
+            "with the import (download the rejected rows)"
+        )
+    report.conflicts = _conflicts(con, status, blocks)
+    mapping_record = {
+        "session_rule": "date_rank"
+        if all(b.ranked for b in blocks)
+        else ("explicit" if not any(b.ranked for b in blocks) else "mixed"),
+        "sheets": {p.sheet: p.mapping for p in plans},
+        "sources": {p.sheet: p.source for p in plans},
+    }
+    report.mapping = mapping_record
+    report.check_invariant()
+    if strict and blocking_errors:
+        return _refuse(
+            report,
+            f"--strict: {blocking_errors} problem(s) in {report.rows_read} rows, so nothing from "
+            f"{name} was stored. Fix the rows listed below, or import without --strict.",
+            keep_errors=True,
+        )
+    step(0.8, "storing")
+    with transaction(con):
+        report.import_id = load.write_import(con, report, status, errors, strict, mapping_record)
+        if remember:
+            for p in plans:
+                if p.source == "given":
+                    load.save_mapping(
+                        con, p.signature, {k: v for k, v in p.mapping.items() if k != "date_format_used"}
+                    )
+    step(1.0, "done")
+    return report
+
+
+def _plan_of(plans: list[SheetPlan], finding: Finding) -> SheetPlan:
+    return next(p for p in plans if finding in p.findings)
+
+
+def _refuse(report: ImportReport, reason: str, keep_errors: bool = False) -> ImportReport:
+    report.refused = True
+    report.refused_reason = reason
+    report.rows_imported = report.rows_duplicate = 0
+    report.rows_rejected = report.rows_read
+    report.records_added = 0
+    report.records_by_measure = {}
+    if not keep_errors:
+        report.errors = []
+    report.check_invariant()
+    return report
+
+
+def _collect_errors(
+    con: duckdb.DuckDBPyConnection,
+    cand: str,
+    status: str,
+    rows: str,
+    blocks: list[Block],
+    formats: dict[str, str | None],
+) -> tuple[list[RowError], int, int]:
+    """Every problem as a RowError (values masked), plus totals: all problems and those that fail --strict."""
+    fetched = con.execute(
+        f"""select c.sheet, c._row, c._line, c.block, c.reason, c.err_item, c.date_raw, c.session_raw,
+                   c.session_cell, c.item_raw, c.total_raw, c.item_sum, c.measure_raw, c.rater_raw, r.outcome,
+                   null as s_total, null as f_row, c.measure
+            from {cand} c join {rows} r using (sheet, _row)
+            where c.reason is not null and c.reason not in ('empty', 'skipped')
+            union all
+            select s.sheet, s._row, s._line, s.block, s.status, 0, s.date_raw, s.session_raw, s.session_cell,
+                   s.item_raw, s.total_raw, s.item_sum, s.measure_raw, s.rater_raw, r.outcome, s.s_total, s.f_row,
+                   s.measure
+            from {status} s join {rows} r using (sheet, _row)
+            where s.status in ('conflict', 'conflicting_duplicate')
+            union all
+            select r.sheet, r._row, r._line, -1, 'no_scores', 0, null, null, null, null, null, null, null, null,
+                   r.outcome, null, null, null
+            from {rows} r
+            where r.outcome = 'rejected' and not exists (
+                select 1 from {cand} c where c.sheet = r.sheet and c._row = r._row
+                    and c.reason is not null and c.reason not in ('empty', 'skipped'))
+              and not exists (
+                select 1 from {status} s where s.sheet = r.sheet and s._row = r._row
+                    and s.status in ('conflict', 'conflicting_duplicate'))
+            order by 1, 2, 4"""
+    ).fetchall()
+    by_index = {b.index: b for b in blocks}
+    seen_row_level: set[tuple[Any, ...]] = set()
+    out: list[RowError] = []
+    blocking = 0
+    keys = (
+        "date_raw",
+        "session_raw",
+        "session_cell",
+        "item_raw",
+        "total_raw",
+        "item_sum",
+        "measure_raw",
+        "rater_raw",
+    )
+    for sheet, row, line, block, reason, err_item, *vals, outcome, s_total, f_row, measure in fetched:
+        rec = dict(zip(keys, vals, strict=True))
+        sheet_name = sheet or None
+        if reason == "no_scores":
+            out.append(
+                RowError(
+                    row,
+                    line,
+                    None,
+                    None,
+                    "no_scores",
+                    "No ratings in this row: every measure is blank or marked as skipped. Nothing to import.",
+                    sheet=sheet_name,
+                    row_outcome=outcome,
+                )
+            )
+            continue
+        blocking += reason not in INFO_REASONS
+        b = by_index[block]
+        if reason in ("conflict", "conflicting_duplicate"):
+            column, value = b.total or (b.items[0] if b.items else None), rec["total_raw"]
+            if value is None and rec["item_raw"]:
+                value = ", ".join(v or "" for v in rec["item_raw"])
+            code = b.measure.code if b.measure else ""
+            if reason == "conflict":
+                message = (
+                    f"This {code} rating differs from the one already stored for the same client and "
+                    f"session (stored total {s_total:g}); the stored rating was kept. Undo the earlier "
+                    "import if this export is the correct one."
+                )
+            else:
+                message = (
+                    f"This {code} rating repeats the session of row {f_row} with different scores; "
+                    f"the first one (row {f_row}) was kept."
+                )
+            out.append(
+                RowError(row, line, column, mask(value), reason, mask(message), code, sheet_name, outcome)
+            )
+            continue
+        column, value = error_location(b, reason, err_item, rec)
+        message = error_message(b, reason, err_item, rec, formats.get(b.sheet))
+        if reason in ROW_LEVEL_REASONS:
+            key = (sheet_name, row, reason, column)
+            if key in seen_row_level:
+                blocking -= 1
+                continue
+            seen_row_level.add(key)
+            measure = None
+        out.append(
+            RowError(
+                row, line, column, mask(value), reason, mask(message), measure or None, sheet_name, outcome
+            )
+        )
+    return out, len(out), blocking
+
+
+def _conflicts(con: duckdb.DuckDBPyConnection, status: str, blocks: list[Block]) -> list[dict[str, Any]]:
+    rows = con.execute(
+        f"""select sheet, _row, client_id, measure, session_val, date_val, total_val, s_total, s_date, status, f_row
+            from {status} where status in ('conflict', 'conflicting_duplicate') order by sheet_idx, _row"""
+    ).fetchall()
+    keys = (
+        "sheet",
+        "row",
+        "client_id",
+        "measure",
+        "session_number",
+        "session_date",
+        "new_total",
+        "stored_total",
+        "stored_date",
+        "kind",
+        "first_row",
+    )
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+# ----------------------------------------------------------------------------- preview
+
+
+def preview_file(
+    con: duckdb.DuckDBPyConnection,
+    source: Path | str | bytes,
+    *,
+    file_name: str | None = None,
+    registry: dict[str, Measure],
+    mapping: dict[str, Any] | None = None,
+    sheet: str | None = None,
+) -> Preview:
+    """The detected layout, the proposed mapping and the first rows of each sheet, without storing anything.
+
+    Identifier columns are found here too; their cells are masked in the preview frame.
+    """
+    data, name = _source_bytes(source, file_name)
+    sha = hashlib.sha256(data).hexdigest()
+    grids = read_grids(data, name, sheet)
+    sheet_names = [g.name or "" for g in grids]
+    plans, skipped = plan_sheets(con, grids, registry, mapping, name, keep_unrecognised=True)
+    if len(plans) > 1:
+        kept = [p for p in plans if not p.problems]
+        skipped += [f"sheet {p.sheet!r}: {'; '.join(p.problems)}" for p in plans if p.problems]
+        plans = kept or plans[:1]
+    uid = uuid.uuid4().hex[:12]
+    out = []
+    for k, plan in enumerate(plans):
+        _register(con, plan, uid, k)
+        try:
+            plan.findings = _scan_identifiers(con, plan)
+            frame = con.execute(
+                f"select * exclude (_row, _line) from {plan.data} order by _row limit {PREVIEW_ROWS}"
+            ).df()
+        finally:
+            con.execute(f"drop table if exists {plan.data}")
+        frame.columns = plan.header.names[: len(frame.columns)] + list(
+            frame.columns[len(plan.header.names) :]
+        )
+        for f in plan.findings:
+            if f.column in frame.columns:
+                frame[f.column] = frame[f.column].map(
+                    lambda v: "•••" if isinstance(v, str) and v.strip() else v
+                )
+        for c in frame.columns:
+            frame[c] = frame[c].map(lambda v: mask(v) if isinstance(v, str) else v)
+        out.append(
+            SheetPreview(
+                sheet=plan.sheet,
+                layout=plan.layout,
+                header_row=plan.header.name_line,
+                columns=plan.header.names,
+                mapping=plan.mapping,
+                mapping_source=plan.source,
+                signature=plan.signature,
+                problems=plan.problems,
+                notes=plan.notes,
+                frame=frame,
+                identifiers=plan.findings,
+                rows=plan.n_rows,
+            )
+        )
+    return Preview(
+        file=name, sha256=sha, kind=grids[0].kind, sheets=out, skipped=skipped, sheet_names=sheet_names
+    )
+
+
+def preview_table(table: pa.Table) -> pd.DataFrame:  # pragma: no cover - convenience for notebooks
+    return table.to_pandas()

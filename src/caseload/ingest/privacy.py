@@ -1,0 +1,185 @@
+"""Direct identifiers: find them by header and by content, and mask them in anything we print or store.
+
+Caseload holds pseudonymous codes and scores only. A file with names, e-mail addresses, phone numbers,
+dates of birth, postal addresses or national ids (or e-mails/phones inside free-text cells) is refused
+unless the user asks to drop those columns. Survey-platform metadata that locates a person (IP address,
+latitude/longitude) is never needed for scoring and is always dropped, with a notice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from caseload.ingest.layouts import norm
+
+HEADER_KINDS: dict[str, tuple[str, ...]] = {
+    "name": (
+        "name",
+        "fullname",
+        "clientname",
+        "patientname",
+        "firstname",
+        "lastname",
+        "surname",
+        "forename",
+        "givenname",
+        "familyname",
+        "vorname",
+        "nachname",
+        "recipientfirstname",
+        "recipientlastname",
+        "clientfirstname",
+        "clientlastname",
+        "providerfirstname",
+        "providerlastname",
+        "initials",
+        "nom",
+        "prenom",
+    ),
+    "email": (
+        "email",
+        "emailaddress",
+        "mail",
+        "recipientemail",
+        "clientemail",
+        "provideremail",
+        "emailadresse",
+    ),
+    "phone": (
+        "phone",
+        "phonenumber",
+        "telephone",
+        "tel",
+        "mobile",
+        "mobilephone",
+        "cell",
+        "cellphone",
+        "telefon",
+        "handy",
+        "telefonnummer",
+        "mobilnummer",
+    ),
+    "date_of_birth": ("dob", "dateofbirth", "birthdate", "birthday", "geburtsdatum", "gebdatum", "geboren"),
+    "address": (
+        "address",
+        "streetaddress",
+        "street",
+        "postcode",
+        "postalcode",
+        "zip",
+        "zipcode",
+        "adresse",
+        "strasse",
+        "anschrift",
+        "plz",
+        "homeaddress",
+    ),
+    "national_id": (
+        "ssn",
+        "socialsecuritynumber",
+        "socialsecurity",
+        "nhsnumber",
+        "nhsno",
+        "nino",
+        "nationalinsurancenumber",
+        "nationalid",
+        "medicarenumber",
+        "medicare",
+        "insurancenumber",
+        "versichertennummer",
+        "svnr",
+        "sozialversicherungsnummer",
+        "passport",
+        "passportnumber",
+        "mrn",
+        "medicalrecordnumber",
+        "taxid",
+    ),
+}
+# Metadata that locates a person but is not a direct identifier: dropped silently-with-notice, never refused.
+DROP_KINDS: dict[str, tuple[str, ...]] = {
+    "ip_address": ("ipaddress", "ip", "ipadresse"),
+    "location": ("locationlatitude", "locationlongitude", "latitude", "longitude", "geolocation"),
+}
+KIND_LABELS = {
+    "name": "names",
+    "email": "e-mail addresses",
+    "phone": "phone numbers",
+    "date_of_birth": "dates of birth",
+    "address": "postal addresses",
+    "national_id": "national id / insurance numbers",
+    "email_in_text": "e-mail addresses in free text",
+    "phone_in_text": "phone numbers in free text",
+    "ip_address": "IP addresses",
+    "location": "location coordinates",
+}
+
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+PHONE_RE = re.compile(
+    r"(?<![\w.,/:-])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{2,5}\)[\s.\-]?)?\d{3,5}(?:[\s\-]\d{3,8}|\.\d{3,4}\.\d{2,4})(?:[\s\-]\d{2,4})?"
+    r"(?![\w/:-]|[.,]\d)"
+    r"|(?<![\w.,/:-])\+\d[\d\s]{8,16}\d(?![\w/:-]|[.,]\d)|(?<![\w.,/:-])0\d{9,11}(?![\w/:-]|[.,]\d)"
+)
+IPV4_RE = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+# SQL (RE2) versions used to scan whole columns inside DuckDB.
+SQL_EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
+SQL_PHONE = (
+    r"(^|[^\w.,/:-])(\+\d{1,3}[ .-]?)?(\(\d{2,5}\)[ .-]?)?\d{3,5}([ -]\d{3,8}|\.\d{3,4}\.\d{2,4})([ -]\d{2,4})?"
+    r"($|[^\w/:.,-]|[.,]($|\D))"
+)
+SQL_IP = r"^\s*(\d{1,3}\.){3}\d{1,3}\s*$"
+
+
+@dataclass
+class Finding:
+    """One column that holds identifiers: its header, the kind, and (for free text) the rows."""
+
+    column: str
+    kind: str
+    rows: list[int] = field(default_factory=list)
+    blocking: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"column": self.column, "kind": self.kind, "rows": list(self.rows), "blocking": self.blocking}
+
+    def describe(self) -> str:
+        text = f"{self.column!r} ({KIND_LABELS.get(self.kind, self.kind)}"
+        if self.rows:
+            shown = ", ".join(str(r) for r in self.rows[:10]) + (" ..." if len(self.rows) > 10 else "")
+            text += f" in row{'s' if len(self.rows) > 1 else ''} {shown}"
+        return text + ")"
+
+
+def header_kind(name: str) -> tuple[str, bool] | None:
+    """(kind, blocking) when a header names an identifier column, else None."""
+    n = norm(name)
+    if not n:
+        return None
+    for kind, words in HEADER_KINDS.items():
+        if n in words:
+            return kind, True
+    for kind, words in DROP_KINDS.items():
+        if n in words:
+            return kind, False
+    return None
+
+
+def mask(text: str | None) -> str | None:
+    """The text with e-mail addresses, phone numbers and IP addresses replaced by placeholders."""
+    if text is None:
+        return None
+    text = EMAIL_RE.sub("[e-mail removed]", str(text))
+    text = IPV4_RE.sub("[IP address removed]", text)
+    return PHONE_RE.sub("[phone number removed]", text)
+
+
+def refusal_message(file_name: str, findings: list[Finding]) -> str:
+    """The message for a refused file: which columns hold what, and how to go on."""
+    listed = "; ".join(f.describe() for f in findings)
+    return (
+        f"{file_name} contains direct identifiers: {listed}. Caseload stores anonymized data only. "
+        "Remove these columns from the export, or import again choosing to drop them "
+        "(caseload import --drop-identifiers): the rest of the file is then imported without them."
+    )

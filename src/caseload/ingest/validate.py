@@ -1,0 +1,357 @@
+"""Row-level checks, in DuckDB SQL: every (row, measure) pair becomes a candidate rating or a reason why not.
+
+A mapping is compiled into one SELECT per *block* (a measure read from fixed columns: one measure of a
+side-by-side row, one session of a wide row, or one measure value of a long file). Each block parses
+numbers, dates and session numbers, computes totals from items (summing, or prorating where the measure
+allows missing items), and names the first problem it finds. Messages are written in Python, only for
+the rows that have a problem.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from caseload.ingest.layouts import AGE_GROUP_VALUES, RATER_VALUES
+from caseload.measures import Measure
+
+# (strptime format, how a person writes it, day-month order family)
+DATE_FORMATS: list[tuple[str, str, str]] = [
+    ("%Y-%m-%d", "yyyy-mm-dd", "ymd"),
+    ("%Y/%m/%d", "yyyy/mm/dd", "ymd"),
+    ("%Y.%m.%d", "yyyy.mm.dd", "ymd"),
+    ("%d.%m.%Y", "dd.mm.yyyy", "dmy"),
+    ("%d/%m/%Y", "dd/mm/yyyy", "dmy"),
+    ("%m/%d/%Y", "mm/dd/yyyy", "mdy"),
+    ("%d-%m-%Y", "dd-mm-yyyy", "dmy"),
+    ("%m-%d-%Y", "mm-dd-yyyy", "mdy"),
+    ("%d.%m.%y", "dd.mm.yy", "dmy"),
+    ("%d/%m/%y", "dd/mm/yy", "dmy"),
+    ("%m/%d/%y", "mm/dd/yy", "mdy"),
+    ("%d-%m-%y", "dd-mm-yy", "dmy"),
+    ("%d %b %Y", "d Mon yyyy", "dmy"),
+    ("%d %B %Y", "d Month yyyy", "dmy"),
+    ("%b %d, %Y", "Mon d, yyyy", "mdy"),
+    ("%B %d, %Y", "Month d, yyyy", "mdy"),
+    ("%Y%m%d", "yyyymmdd", "ymd"),
+]
+TIME_SUFFIX = r"[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp][Mm])?\s*(Z|[+-]\d{2}:?\d{2})?$"
+SKIP_TRUE = ("y", "yes", "1", "true", "ja", "j", "x", "skip", "skipped", "wahr")
+BLANK_CHARS = " \t\r\n\u00a0"
+
+
+def q(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A SQL identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def txt(col: str | None) -> str:
+    """A raw column as trimmed text, NULL when blank (cells of only spaces count as blank)."""
+    if col is None:
+        return "cast(null as varchar)"
+    return f"nullif(trim({ident(col)}, {q(BLANK_CHARS)}), '')"
+
+
+def num(expr: str, values: dict[str, float] | None) -> str:
+    """Text to a finite number: '7.4', '7,4', or recoded answer text; NULL when not a number."""
+    cast = f"try_cast(replace({expr}, ',', '.') as double)"
+    parsed = f"(case when isfinite({cast}) then {cast} end)"
+    if values:
+        whens = " ".join(f"when {q(k.lower())} then {float(v)!r}" for k, v in values.items())
+        return f"coalesce((case lower({expr}) {whens} end), {parsed})"
+    return parsed
+
+
+def date_expr(expr: str, fmt: str | None, spreadsheet: bool) -> str:
+    """Text to DATE with the file's format (ISO always accepted; Excel serials in spreadsheets)."""
+    stripped = f"regexp_replace({expr}, {q(TIME_SUFFIX)}, '')"
+    sane = "between date '1900-01-01' and date '2199-12-31'"
+    parts = [f"try_strptime({stripped}, '%Y-%m-%d')::date"]
+    if fmt and fmt != "%Y-%m-%d":
+        parts.append(f"try_strptime({stripped}, {q(fmt)})::date")
+    if spreadsheet:
+        parts.append(
+            f"(case when regexp_full_match({expr}, '\\d{{5}}(\\.\\d+)?') "
+            f"then date '1899-12-30' + cast(floor(cast({expr} as double)) as integer) end)"
+        )
+    inner = "coalesce(" + ", ".join(parts) + ")" if len(parts) > 1 else parts[0]
+    return f"(case when {inner} {sane} then {inner} end)"
+
+
+def choose_date_format(con: Any, values_sql: str, forced: str | None = None) -> tuple[str | None, list[str]]:
+    """The strptime format that reads the most of the date texts ``values_sql`` yields (column x).
+
+    Day-first and month-first are told apart by values above 12; when every value fits both, day-first
+    is chosen and a warning says so (set date_format in the mapping to override).
+    """
+    warnings: list[str] = []
+    if forced and forced.startswith("%"):
+        return forced, warnings
+    cands = [f for f in DATE_FORMATS if not forced or f[2] == forced]
+    stripped = f"regexp_replace(trim(x), {q(TIME_SUFFIX)}, '')"
+    cols = ", ".join(
+        f"count(*) filter (where try_strptime({stripped}, {q(f)}) between '1900-01-01' and '2199-12-31')"
+        for f, _h, _o in cands
+    )
+    counts = list(con.execute(f"select {cols} from ({values_sql})").fetchall()[0])
+    best = max(counts) if counts else 0
+    if best == 0:
+        return None, warnings
+    tied = [cands[i] for i, c in enumerate(counts) if c == best]
+    orders = {t[2] for t in tied}
+    if "dmy" in orders and "mdy" in orders:
+        warnings.append(
+            "dates could be read day-first or month-first (no day above 12); they were read day-first "
+            f"({next(t[1] for t in tied if t[2] == 'dmy')}). If that is wrong, set date_format to 'mdy'."
+        )
+        return next(t[0] for t in tied if t[2] == "dmy"), warnings
+    return tied[0][0], warnings
+
+
+def human_format(fmt: str | None) -> str:
+    for f, h, _o in DATE_FORMATS:
+        if f == fmt:
+            return h
+    return fmt or "a date"
+
+
+@dataclass
+class Block:
+    """One measure read from fixed columns of a grid: the columns, and the constants of the measure."""
+
+    index: int
+    sheet: str
+    measure: Measure | None
+    client: str | None
+    date: str | None
+    session: str | None
+    items: list[str | None]
+    total: str | None
+    skip: str | None = None
+    session_const: int | None = None
+    clinician: str | None = None
+    episode: str | None = None
+    age_group: str | None = None
+    rater: str | None = None
+    measure_column: str | None = None
+    when: str | None = None  # SQL condition on the data table (long layouts)
+    session_pattern: str | None = None
+    episode_pattern: str | None = None
+    sheet_idx: int = 0
+
+    @property
+    def ranked(self) -> bool:
+        """True when sessions are numbered by date: the block has no session column or constant."""
+        return self.session is None and self.session_const is None
+
+
+def block_sql(
+    b: Block,
+    data: str,
+    columns: dict[str, str],
+    values: dict[str, float] | None,
+    date_format: str | None,
+    spreadsheet: bool,
+    today: date,
+) -> str:
+    """The SELECT that turns one block of a data table into candidate ratings with a reason or none."""
+
+    def col(name: str | None) -> str:
+        return txt(columns[name]) if name else "cast(null as varchar)"
+
+    m = b.measure
+    client = col(b.client)
+    session = col(b.session)
+    if b.session_pattern and b.session:
+        session = f"nullif(regexp_extract({session}, {q(b.session_pattern)}, 1, 'i'), '')"
+    if b.session_const is not None:
+        session = q(str(b.session_const))
+    episode = col(b.episode)
+    if b.episode_pattern and b.episode:
+        episode = (
+            f"coalesce(nullif(regexp_extract({episode}, {q(b.episode_pattern)}, 1, 'i'), ''), {episode})"
+        )
+    items = (
+        "cast([] as varchar[])" if not b.items else "[" + ", ".join(col(c) for c in b.items) + "]::varchar[]"
+    )
+    rater_whens = " ".join(f"when {q(k)} then {q(v)}" for k, v in RATER_VALUES.items())
+    age_whens = " ".join(f"when {q(k)} then {q(v)}" for k, v in AGE_GROUP_VALUES.items())
+    skip_list = ", ".join(q(s) for s in SKIP_TRUE)
+    where = f"where {b.when}" if b.when else ""
+    l1 = f"""
+        select _row, _line,
+            {client} as client_id, {col(b.clinician)} as clinician_id, {episode} as episode_id,
+            {col(b.age_group)} as age_raw, {col(b.rater)} as rater_raw,
+            {col(b.date)} as date_raw, {col(b.session) if b.session_const is None else q(str(b.session_const))}
+                as session_cell, {session} as session_raw,
+            {items} as item_raw, {col(b.total)} as total_raw, {col(b.skip)} as skip_raw,
+            {col(b.measure_column)} as measure_raw
+        from {data} {where}"""
+    l2 = f"""
+        select *,
+            list_transform(item_raw, lambda x: {num("x", values)}) as item_num,
+            {num("total_raw", values)} as total_num,
+            {date_expr("date_raw", date_format, spreadsheet)} as date_val,
+            (case when regexp_full_match(session_raw, '\\d{{1,6}}(\\.0+)?')
+                  then cast(cast(session_raw as double) as integer) end) as session_val,
+            coalesce(lower(skip_raw) in ({skip_list}), false) as skipped,
+            (case when rater_raw is null then 'self' else (case lower(rater_raw) {rater_whens} end) end) as rater,
+            (case lower(age_raw) {age_whens} end) as age_group
+        from ({l1})"""
+    if m is None:  # rows of a long file whose measure is not in the registry
+        return f"""
+        select {q(b.sheet)} as sheet, {b.sheet_idx} as sheet_idx, _row, _line, {b.index} as block,
+            cast(null as varchar) as measure, {str(b.ranked).lower()} as ranked, rater_raw, session_cell, client_id, clinician_id, episode_id, age_group, rater, date_raw, date_val, session_raw, session_val,
+            item_raw, total_raw, measure_raw, cast(null as double[]) as items, cast(null as double) as total_val,
+            cast(null as varchar) as total_source, cast(null as double) as item_sum,
+            (case when item_raw = [] and total_raw is null then 'empty' else 'unknown_measure' end) as reason,
+            0 as err_item
+        from ({l2})"""
+    n = m.n_items if b.items else 0
+    imin = m.item_min if m.item_min is not None else m.min
+    imax = m.item_max if m.item_max is not None else m.max
+    d = m.decimals
+    can_prorate = "true" if m.proration == "mean" else "false"
+    l3 = f"""
+        select *,
+            len(list_filter(item_raw, lambda x: x is not null)) as n_given,
+            coalesce(list_position(list_transform(item_raw, lambda x, i: x is not null and item_num[i] is null), true), 0)
+                as bad_pos,
+            coalesce(list_position(list_transform(item_num, lambda v: v < {imin!r} or v > {imax!r}), true), 0) as out_pos,
+            coalesce(list_position(list_transform(item_raw, lambda x: x is null), true), 0) as miss_pos,
+            list_sum(item_num) as item_sum
+        from ({l2})"""
+    l4 = f"""
+        select *,
+            case
+                when skipped then 'skipped'
+                when n_given = 0 and total_raw is null then 'empty'
+                when client_id is null then 'missing_client_id'
+                when date_raw is not null and date_val is null then 'invalid_date'
+                when date_val > date {q(today.isoformat())} then 'future_date'
+                when session_raw is not null and session_val is null then 'invalid_session'
+                when date_val is null and session_val is null then 'missing_session'
+                when bad_pos > 0 then 'non_numeric'
+                when out_pos > 0 then 'out_of_range'
+                when total_raw is not null and total_num is null then 'non_numeric'
+                when total_num < {m.min!r} or total_num > {m.max!r} then 'out_of_range'
+                when {n} > 0 and n_given = {n} and total_num is not null
+                     and round(item_sum, {d}) <> round(total_num, {d}) then 'items_total_mismatch'
+                when n_given > 0 and n_given < {n}
+                     and ({n} - n_given > {m.max_missing_items} or (total_num is null and not {can_prorate}))
+                     then 'partial_items'
+                when rater is null then 'unknown_rater'
+            end as reason
+        from ({l3})"""
+    return f"""
+        select {q(b.sheet)} as sheet, {b.sheet_idx} as sheet_idx, _row, _line, {b.index} as block,
+            {q(m.code)} as measure, {str(b.ranked).lower()} as ranked, rater_raw, session_cell, client_id, clinician_id, episode_id, age_group, rater, date_raw, date_val, session_raw, session_val,
+            item_raw, total_raw, measure_raw,
+            (case when n_given > 0 then item_num end) as items,
+            (case
+                when {n} > 0 and n_given = {n} then coalesce(total_num, round(item_sum, {d}))
+                when n_given > 0 then coalesce(total_num, round(item_sum * {n} / n_given, 4))
+                else total_num end) as total_val,
+            (case
+                when {n} > 0 and n_given = {n} then 'items'
+                when n_given > 0 and total_num is null then 'prorated'
+                else 'total' end) as total_source,
+            item_sum, reason,
+            (case reason when 'non_numeric' then bad_pos when 'out_of_range' then out_pos
+                         when 'partial_items' then miss_pos else 0 end) as err_item
+        from ({l4})"""
+
+
+def _fmt(value: float | None, decimals: int = 1) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.{max(decimals, 0)}f}" if decimals >= 0 else str(value)
+    return text.rstrip("0").rstrip(".") if "." in text and decimals == 0 else text
+
+
+def error_location(
+    b: Block, reason: str, err_item: int, rec: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """(column, value) a problem is reported at."""
+    if reason == "missing_client_id":
+        return b.client, ""
+    if reason in ("invalid_date", "future_date"):
+        return b.date, rec.get("date_raw")
+    if reason in ("invalid_session", "missing_session"):
+        if reason == "missing_session":
+            return b.date or b.session, ""
+        return b.session, rec.get("session_cell") or rec.get("session_raw")
+    if reason == "unknown_measure":
+        return b.measure_column, rec.get("measure_raw") or ""
+    if reason == "unknown_rater":
+        return b.rater, rec.get("rater_raw")
+    if reason in ("non_numeric", "out_of_range", "partial_items") and err_item:
+        raw = rec.get("item_raw") or []
+        value = raw[err_item - 1] if err_item - 1 < len(raw) else None
+        return b.items[err_item - 1], value or ""
+    return b.total, rec.get("total_raw")
+
+
+def error_message(b: Block, reason: str, err_item: int, rec: dict[str, Any], date_format: str | None) -> str:
+    """A plain sentence a therapist can act on."""
+    m = b.measure
+    code = m.code if m else "?"
+    column, value = error_location(b, reason, err_item, rec)
+    where = f"column {column!r}" if column else "this row"
+    if reason == "missing_client_id":
+        return f"The client code is missing ({where} is blank); the rating cannot be assigned to anyone."
+    if reason == "invalid_date":
+        if value and re.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}", value.strip()):
+            return f"{value!r} in {where} is not a calendar date."
+        return f"{value!r} in {where} is not a date (expected {human_format(date_format)})."
+    if reason == "future_date":
+        return f"{value!r} in {where} is in the future; check the year."
+    if reason == "invalid_session":
+        return f"{value!r} in {where} is not a session number (a whole number)."
+    if reason == "missing_session":
+        return "Neither a session date nor a session number is given, so the session cannot be placed."
+    if reason == "unknown_measure":
+        if not value:
+            return f"No measure is named in {where}."
+        return (
+            f"{value!r} in {where} is not a measure Caseload knows; add it to a measures file (--measures)."
+        )
+    if reason == "unknown_rater":
+        return (
+            f"{value!r} in {where} is not a known rater (self, parent, partner, teacher, clinician or other)."
+        )
+    assert m is not None
+    if reason == "non_numeric":
+        return f"{value!r} in {where} is not a number; a {code} score must be a number."
+    if reason == "out_of_range":
+        if err_item:
+            lo = m.item_min if m.item_min is not None else m.min
+            hi = m.item_max if m.item_max is not None else m.max
+            return f"{value} in {where} is outside the {code} item range {lo:g}-{hi:g}."
+        return f"{value} in {where} is outside the {code} total range {m.min:g}-{m.max:g}."
+    if reason == "items_total_mismatch":
+        total = rec.get("total_raw")
+        item_sum = rec.get("item_sum")
+        return (
+            f"The {code} items add up to {_fmt(item_sum, m.decimals)} but {where} says {total}; "
+            "neither can be trusted, so the rating is not stored."
+        )
+    if reason == "partial_items":
+        given = sum(1 for v in rec.get("item_raw") or [] if v is not None)
+        allowed = m.max_missing_items
+        rule = (
+            f"{code} allows no missing items"
+            if allowed == 0
+            else f"{code} allows at most {allowed} missing item{'s' if allowed > 1 else ''}"
+        )
+        return (
+            f"Only {given} of {m.n_items} {code} items are given ({column!r} is blank) and no total; {rule}."
+        )
+    return reason
