@@ -92,7 +92,7 @@ with st.container(border=True):
                 value=(first.date(), last.date()),
                 min_value=first.date(),
                 max_value=last.date(),
-                key="date_range",
+                key=f"date_range_{clinician}",
             )
     closed = g3.toggle("Include closed episodes", value=True, key="include_closed")
 
@@ -104,8 +104,8 @@ if frame.empty:
     st.stop()
 
 date_from = date_to = None
-if isinstance(date_range, tuple) and len(date_range) == 2:
-    date_from, date_to = date_range
+if isinstance(date_range, tuple) and len(date_range) == 2 and date_range != (first.date(), last.date()):
+    date_from, date_to = date_range  # only a narrowed range filters: the default never hides a row
 view = filter_caseload(
     frame,
     statuses=statuses,

@@ -1,13 +1,28 @@
 """Client: one client's outcome and alliance over sessions, alerts with their reasons, items and sessions.
 
-The client is chosen by ``?client=CODE`` in the URL, so the view can be shared and survives a reload.
+The client is chosen by ``?client=CODE`` in the URL (measure and episode too), so the view can be shared
+and survives a reload. Everything shown comes from ``caseload.engine.client_detail``.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from caseload import charts
+from caseload.alerts import RULES
+from caseload.labels import SEVERITY_SYMBOL, alliance_label, category_label, status_label
+from caseload.views import (
+    band_caption,
+    band_frame,
+    date_span,
+    entry_alerts,
+    entry_key,
+    episode_entries,
+    ratings_frame,
+    session_table,
+)
 from pages._shared import (
+    client_detail,
     client_ids,
     get_connection,
     get_registry,
@@ -15,6 +30,9 @@ from pages._shared import (
     show_start_screen,
     store_is_empty,
 )
+
+MANY_CLIENTS = 5000  # above this a text box replaces the drop-down (sending every code each rerun is slow)
+ALLIANCE_MARKED = ("alliance_drop",)
 
 st.title("Client")
 con = get_connection()
@@ -25,19 +43,222 @@ if store_is_empty(con):
 sample_notice(con)
 
 ids = client_ids(con)
+known = set(ids)
 wanted = st.query_params.get("client")
-if wanted and wanted not in set(ids):
+if wanted and wanted not in known:
     st.warning(
         f"There is no client “{wanted}” in this store. Choose one below.", icon=":material/person_off:"
     )
-client = st.selectbox(
-    "Client",
-    ids,
-    index=None,
-    key="client",
-    bind="query-params",
-    placeholder="Choose or type a client code",
-)
+if len(ids) <= MANY_CLIENTS:
+    client = st.selectbox(
+        "Client",
+        ids,
+        index=None,
+        key="client",
+        bind="query-params",
+        placeholder="Choose or type a client code",
+    )
+else:
+    typed = st.text_input("Client code", key="client", bind="query-params", placeholder="e.g. C00123").strip()
+    client = typed if typed in known else None
 if client is None:
     st.info("Choose a client, or open one from the Caseload page.", icon=":material/person_search:")
     st.stop()
+
+detail = client_detail(con, registry, client)
+if detail is None or not detail.get("episodes"):
+    st.warning(f"No ratings are stored for {client}.", icon=":material/person_off:")
+    st.stop()
+
+episodes = detail["episodes"]
+episode = episodes[-1]
+if len(episodes) > 1:
+    labels = {str(e["episode"]): e.get("episode_label") or f"Episode {e['episode']}" for e in episodes}
+    chosen = st.selectbox(
+        "Episode",
+        list(labels),
+        index=len(labels) - 1,
+        format_func=labels.get,
+        key="episode",
+        bind="query-params",
+        help="A new episode starts after a long gap or where the export says so; each has its own intake.",
+    )
+    episode = next(e for e in episodes if str(e["episode"]) == chosen)
+
+outcomes, alliances = episode_entries(episode)
+alerts = episode.get("alerts") or []
+facts = [
+    f"Clinician **{episode.get('clinician_id') or '–'}**",
+    f"age group **{episode.get('age_group') or '–'}**",
+    episode.get("episode_label") or "",
+    f"{episode.get('episode_sessions', '–')} sessions",
+    alliance_label(episode.get("alliance_status")),
+]
+st.markdown(" · ".join(f for f in facts if f))
+
+# --- filters: measure and dates ------------------------------------------------------------------------
+entry = None
+if outcomes:
+    keys = [entry_key(e) for e in outcomes]
+    choice = keys[0]
+    if len(keys) > 1:
+        choice = st.segmented_control(
+            "Outcome measure", keys, default=keys[0], key="measure", bind="query-params", required=True
+        )
+        choice = choice or keys[0]
+    entry = outcomes[keys.index(choice)]
+span = date_span(episode)
+date_from = date_to = None
+if span and span[0] < span[1]:
+    picked = st.date_input(
+        "Sessions between",
+        value=span,
+        min_value=span[0],
+        max_value=span[1],
+        key=f"client_dates_{client}_{episode['episode']}",
+    )
+    if isinstance(picked, tuple) and len(picked) == 2:
+        date_from, date_to = picked
+
+# --- outcome -----------------------------------------------------------------------------------------
+st.subheader("Outcome")
+if entry is None:
+    st.info(
+        "No outcome ratings in this episode (only alliance ratings), so there is no outcome course to show.",
+        icon=":material/info:",
+    )
+else:
+    code = str(entry["measure"])
+    measure = registry.get(code)
+    scores = ratings_frame(entry, date_from, date_to)
+    status = entry.get("status")
+    n = int(entry.get("t") or len(scores))
+    first, latest = entry.get("first_score"), entry.get("latest_score")
+    summary = f"**{status_label(status)}** on {entry_key(entry)}"
+    if latest is not None and first is not None:
+        summary += (
+            f": {first:g} at intake → {latest:g} at session {entry.get('latest_session')} "
+            f"({latest - first:+.1f}); {category_label(entry.get('change_category'))}."
+        )
+    else:
+        summary += (
+            f": intake {first:g}; change and expected range need a second rating."
+            if first is not None
+            else "."
+        )
+    st.markdown(summary)
+    if measure is None:
+        st.warning(
+            f"{code} is not in the measure registry, so it cannot be charted against a cutoff or band."
+        )
+    elif scores.empty:
+        st.info(
+            f"No {code} ratings between {date_from} and {date_to}. Widen the date range.",
+            icon=":material/date_range:",
+        )
+    else:
+        chart = charts.outcome_chart(
+            scores,
+            measure,
+            age_group=entry.get("population") if entry.get("population") != "default" else None,
+            intake=first,
+            expected=band_frame(entry),
+            expected_caption=band_caption(entry),
+            alerts=entry_alerts(alerts, code),
+            title=f"{code} — {measure.name}"
+            + ("" if (entry.get("rater") or "self") == "self" else f" ({entry['rater']})"),
+        )
+        st.altair_chart(chart, width="stretch")
+        if len(scores) == 1:
+            st.caption("One rating so far: the line and the change appear from the second rating.")
+
+# --- alliance ----------------------------------------------------------------------------------------
+st.subheader("Alliance")
+if not alliances:
+    code = episode.get("alliance_code") or "SRS"
+    st.info(
+        f"No alliance ratings ({code}) in this episode. Asking for one at the end of each session shows "
+        "early whether the work feels right to the client.",
+        icon=":material/handshake:",
+    )
+else:
+    a_entry = alliances[0]
+    a_code = str(a_entry["measure"])
+    a_measure = registry.get(a_code)
+    a_scores = ratings_frame(a_entry, date_from, date_to)
+    if a_measure is None:
+        st.warning(f"{a_code} is not in the measure registry.")
+    elif a_scores.empty:
+        st.info(f"No {a_code} ratings in the chosen dates.", icon=":material/date_range:")
+    else:
+        st.altair_chart(
+            charts.alliance_chart(a_scores, a_measure, drops=entry_alerts(alerts, a_code, ALLIANCE_MARKED)),
+            width="stretch",
+        )
+
+# --- alerts ------------------------------------------------------------------------------------------
+st.subheader(f"Alerts ({len(alerts)})")
+if not alerts:
+    st.success("No alert for this episode.", icon=":material/check_circle:")
+for i, a in enumerate(alerts):
+    severity = str(a.get("severity", ""))
+    where = (
+        f"{a.get('measure') or ''} session {a.get('session')}"
+        if a.get("session") is not None
+        else a.get("measure") or ""
+    )
+    with st.container(border=True, key=f"alert_{i}"):
+        st.markdown(
+            f"{SEVERITY_SYMBOL.get(severity, '•')} **{severity.capitalize()}** · {where}  \n{a.get('message', '')}"
+        )
+        rule = a.get("rule")
+        info = RULES.get(rule)
+        if info is not None:
+            st.caption(f"Rule `{rule}`: {info.checks} Source: {info.source}")
+
+# --- items -------------------------------------------------------------------------------------------
+item_entries = [
+    e for e in (*outcomes, *alliances) if e["measure"] in registry and registry[e["measure"]].items
+]
+shown_items = []
+for e in item_entries:
+    items = charts.items_long(ratings_frame(e, date_from, date_to), registry[e["measure"]])
+    if not items.empty:
+        shown_items.append((e, items))
+st.subheader("Items")
+if not shown_items:
+    st.caption("No item scores in this episode (the export gave totals only).")
+else:
+    tabs = st.tabs([entry_key(e) for e, _ in shown_items])
+    for tab, (e, items) in zip(tabs, shown_items, strict=True):
+        m = registry[e["measure"]]
+        with tab:
+            if m.kind == "alliance" and m.item_cutoff is not None:
+                st.altair_chart(charts.item_small_multiples(items, m), width="content")
+            else:
+                st.altair_chart(charts.item_heatmap(items, m), width="stretch")
+
+# --- sessions ------------------------------------------------------------------------------------------
+st.subheader("Sessions")
+table = session_table(episode)
+st.dataframe(table, hide_index=True, width="stretch", key="session_table")
+
+# --- preparing the session ------------------------------------------------------------------------------
+# Room for the discussion guide (caseload.guide) and the printable one-page client summary
+# (caseload.reports.client_summary); their pages/buttons are built by the guide/PDF work.
+st.subheader("Prepare the next session")
+g, p = st.columns(2)
+g.button(
+    "Discussion guide",
+    icon=":material/forum:",
+    disabled=True,
+    key="guide_button",
+    help="Not in this version yet: prompts for the next session from this client's alerts.",
+)
+p.button(
+    "Printable summary",
+    icon=":material/print:",
+    disabled=True,
+    key="summary_button",
+    help="Not in this version yet: a one-page plain-language feedback summary to print or share.",
+)

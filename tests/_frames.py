@@ -60,7 +60,7 @@ def overview_row(client_id: str, **values: object) -> dict[str, object]:
         "alliance_status": "ok",
         "latest_alliance": 38.0,
         "alerts": alerts,
-        "top_alert": alerts[0] if alerts else None,
+        "top_alert": alerts[0]["message"] if alerts else None,  # the engine gives the message
         "expected_model": "test model",
         "expected_n": 100,
     }

@@ -44,6 +44,16 @@ def test_within_a_status_the_more_severe_alert_and_longer_absence_come_first():
     assert list(most_urgent_first(frame)["client_id"]) == ["C2", "C3", "C1"]
 
 
+def test_a_critical_risk_alert_comes_first_even_when_the_client_is_on_track():
+    frame = overview_frame(
+        [
+            overview_row("C1", status="off_track", alerts=[_alert("high")]),
+            overview_row("C2", status="on_track", alerts=[_alert("critical", "Risk item endorsed")]),
+        ]
+    )
+    assert list(most_urgent_first(frame)["client_id"]) == ["C2", "C1"]
+
+
 def test_filters_combine_and_an_empty_filter_keeps_everything():
     frame = overview_frame(
         [
@@ -68,10 +78,11 @@ def test_date_range_keeps_clients_whose_sessions_overlap_it():
         [
             overview_row("C1", first_date="2026-01-01", latest_date="2026-03-01"),
             overview_row("C2", first_date="2026-05-01", latest_date="2026-07-01"),
+            overview_row("C3", first_date=None, latest_date=None),
         ]
     )
     kept = filter_caseload(frame, date_from=date(2026, 2, 15), date_to=date(2026, 4, 1))
-    assert list(kept["client_id"]) == ["C1"]
+    assert list(kept["client_id"]) == ["C1", "C3"]  # undated ratings cannot be shown to fall outside
 
 
 def test_tiles_count_active_clients_and_the_improved_share_of_closed_episodes():

@@ -22,15 +22,17 @@ BLUE, VERMILLION, ORANGE, GREEN, GREY, BLACK = (
     "#6E6E6E",
     "#111111",
 )
-SCORE, CUTOFF, EXPECTED, ALERT, DROP, ITEM_CUTOFF = (
+SCORE, CUTOFF, EXPECTED, FLOOR, ALERT, DROP, ITEM_CUTOFF = (
     "Client's score",
     "Clinical cutoff",
     "Expected (median)",
+    "Off-track line (10th percentile)",
     "Alert",
     "Drop",
     "Item cutoff",
 )
 _KEY_COLOURS = {
+    FLOOR: BLACK,
     SCORE: BLUE,
     CUTOFF: VERMILLION,
     EXPECTED: GREY,
@@ -39,6 +41,7 @@ _KEY_COLOURS = {
     ITEM_CUTOFF: VERMILLION,
 }
 _KEY_DASHES = {
+    FLOOR: [6, 2, 1, 2],
     SCORE: [1, 0],
     CUTOFF: [8, 4],
     EXPECTED: [2, 3],
@@ -56,7 +59,7 @@ def _fmt(value: float | None, decimals: int = 1) -> str:
 
 # Viridis from dark to light: perceptually even, readable in greyscale and with colour-vision deficiencies.
 _VIRIDIS = ["#440154", "#3B528B", "#21918C", "#5EC962", "#FDE725"]
-_KEY_SHAPES = {SCORE: "circle", CUTOFF: "stroke", EXPECTED: "stroke", ITEM_CUTOFF: "stroke"}
+_KEY_SHAPES = {SCORE: "circle", CUTOFF: "stroke", EXPECTED: "stroke", FLOOR: "stroke", ITEM_CUTOFF: "stroke"}
 
 
 def _key(series: list[str], orient: str = "bottom") -> tuple[alt.Color, alt.StrokeDash, alt.Shape]:
@@ -180,8 +183,9 @@ def outcome_chart(
     """The client's scores over sessions against the clinical cutoff, the reliable-change band around the
     intake score and the expected-response band, with alerts marked where they fired.
 
-    ``scores``: session, score, optional date. ``expected``: session, low, high, optional median (the
-    range the engine expects for clients with this intake). ``alerts``: session and message.
+    ``scores``: session, score, optional date. ``expected``: session, low, high, optional median and
+    floor (the range the engine expects for clients with this intake, and the line below which it calls
+    the client off track). ``alerts``: session and message.
     ``intake`` defaults to the first score shown.
     """
     if scores is None or scores.empty:
@@ -197,11 +201,13 @@ def outcome_chart(
         if not band.empty:
             x_hi = max(x_hi, int(band["session"].max()))
     has_mid = not band.empty and "mid" in band and band["mid"].notna().any()
+    has_floor = not band.empty and "floor" in band and band["floor"].notna().any()
     cut = measure.cutoff_for(age_group)
     marked = _marked_sessions(alerts, points)
     rc, strict = measure.reliable_change_threshold()
 
-    series = [SCORE] + ([EXPECTED] if has_mid else []) + ([CUTOFF] if cut is not None else [])
+    series = [SCORE] + ([EXPECTED] if has_mid else []) + ([FLOOR] if has_floor else [])
+    series += [CUTOFF] if cut is not None else []
     series += [ALERT] if not marked.empty else []
     colour, dash, shape = _key(series)
     x_scale, _ = _x_scale(pd.Series([x_lo, x_hi]))
@@ -254,6 +260,13 @@ def outcome_chart(
             layers.append(
                 alt.Chart(mid.assign(series=EXPECTED))
                 .mark_line(strokeWidth=1.5, interpolate="monotone")
+                .encode(x=alt.X("session:Q", scale=x_scale), y=y, color=colour, strokeDash=dash)
+            )
+        if has_floor:
+            floor = band.dropna(subset=["floor"])[["session", "floor"]].rename(columns={"floor": "value"})
+            layers.append(
+                alt.Chart(floor.assign(series=FLOOR))
+                .mark_line(strokeWidth=1.2, interpolate="monotone")
                 .encode(x=alt.X("session:Q", scale=x_scale), y=y, color=colour, strokeDash=dash)
             )
     if cut is not None:
@@ -357,21 +370,41 @@ def alliance_chart(
 
 
 def items_long(sessions: pd.DataFrame, measure: Measure) -> pd.DataFrame:
-    """Item scores as rows (session, item, score) from a frame with a session column and an ``items`` list
-    column in the measure's item order; sessions without item scores are left out."""
-    if sessions is None or sessions.empty or "items" not in sessions or not measure.items:
+    """Item scores as rows (session, item, score) from a frame with a session column and an ``items``
+    column holding, per session, a dict {item code: score} or a list in the measure's item order.
+
+    Items are named by the measure's neutral labels (never questionnaire wording); sessions or items
+    without a score are left out.
+    """
+    if sessions is None or sessions.empty or "items" not in sessions:
         return pd.DataFrame(columns=["session", "item", "score"])
-    labels = list(measure.item_labels or measure.items)
+    codes = list(measure.items)
+    labels = dict(zip(codes, measure.item_labels or codes, strict=True))
     rows = []
     for session, items in zip(sessions["session"], sessions["items"], strict=True):
-        if items is None or (isinstance(items, float) and math.isnan(items)):
+        if isinstance(items, dict):
+            pairs = [(labels.get(str(k), str(k)), v) for k, v in items.items()]
+        elif isinstance(items, (list, tuple)) or hasattr(items, "tolist"):
+            values = list(items)
+            names = (
+                [labels[c] for c in codes]
+                if len(codes) == len(values)
+                else [f"item {i + 1}" for i in range(len(values))]
+            )
+            pairs = list(zip(names, values, strict=True))
+        else:
             continue
-        values = list(items)
-        for label, value in zip(labels, values, strict=False):
+        for label, value in pairs:
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
             rows.append({"session": int(session), "item": label, "score": float(value)})
     return pd.DataFrame(rows, columns=["session", "item", "score"])
+
+
+def _item_order(items: pd.DataFrame, measure: Measure) -> list[str]:
+    present = list(dict.fromkeys(items["item"]))
+    known = [lab for lab in (measure.item_labels or measure.items) if lab in present]
+    return known + [lab for lab in present if lab not in known]
 
 
 def item_heatmap(
@@ -388,7 +421,7 @@ def item_heatmap(
     """
     if items is None or items.empty:
         raise ValueError("item_heatmap needs item scores")
-    labels = [lab for lab in (measure.item_labels or measure.items) if lab in set(items["item"])]
+    labels = _item_order(items, measure)
     lo = measure.item_min if measure.item_min is not None else float(items["score"].min())
     hi = measure.item_max if measure.item_max is not None else float(items["score"].max())
     worse_high = not measure.higher_is_better
@@ -441,7 +474,7 @@ def item_small_multiples(
     """One small line chart per item on a shared scale, with the measure's item cutoff where it has one."""
     if items is None or items.empty:
         raise ValueError("item_small_multiples needs item scores")
-    labels = [lab for lab in (measure.item_labels or measure.items) if lab in set(items["item"])]
+    labels = _item_order(items, measure)
     lo = measure.item_min if measure.item_min is not None else float(items["score"].min())
     hi = measure.item_max if measure.item_max is not None else float(items["score"].max())
     y = alt.Y("score:Q", title="Score", scale=alt.Scale(domain=[lo, hi], nice=False))

@@ -39,7 +39,9 @@ ALLIANCE = {
     "not_rated": StatusStyle("–", "Alliance not rated", 6, "#999999", "square"),
 }
 
-SEVERITY_RANK = {"high": 0, "critical": 0, "medium": 1, "warning": 1, "low": 2, "info": 3}
+# Same order as caseload.alerts.SEVERITIES: a critical alert (an endorsed risk item) outranks everything.
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+SEVERITY_SYMBOL = {"critical": "🚨", "high": "⛔", "medium": "⚠️", "low": "ℹ️", "info": "ℹ️"}
 
 
 def status_label(status: object) -> str:

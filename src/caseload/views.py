@@ -30,10 +30,13 @@ def alert_text(alert: object) -> str:
     return str(alert)
 
 
-def _severity(alert: object) -> int:
-    if isinstance(alert, dict):
-        return SEVERITY_RANK.get(str(alert.get("severity", "")).lower(), 5)
-    return 5 if not alert_text(alert) else 4
+def _worst_severity(alerts: object) -> int:
+    """Rank of the most severe alert in an engine alert list (0 = critical); 9 without alerts."""
+    if not isinstance(alerts, (list, tuple)) or not alerts:
+        return 9
+    return min(
+        SEVERITY_RANK.get(str(a.get("severity", "")).lower(), 8) if isinstance(a, dict) else 8 for a in alerts
+    )
 
 
 def _n_alerts(alerts: object) -> int:
@@ -43,16 +46,19 @@ def _n_alerts(alerts: object) -> int:
 def most_urgent_first(frame: pd.DataFrame) -> pd.DataFrame:
     """The overview sorted so the rows to look at first come first.
 
-    Order: status (off track, at risk, on track, not enough data), then alliance concerns, then the most
-    severe alert, more alerts, and the longest time since the last session.
+    Order: a critical alert (an endorsed risk item) first whatever the status; then status (off track,
+    at risk, on track, not enough data), alliance concerns, the most severe alert, more alerts, and the
+    longest time since the last session.
     """
     if frame.empty:
         return frame.copy()
+    severity = frame["alerts"].map(_worst_severity)
     keys = pd.DataFrame(
         {
+            "critical": (severity != SEVERITY_RANK["critical"]).astype(int),
             "status": frame["status"].map(status_rank),
             "alliance": (frame["alliance_status"] != "concern").astype(int),
-            "severity": frame["top_alert"].map(_severity),
+            "severity": severity,
             "alerts": -frame["alerts"].map(_n_alerts),
             "days": -frame["days_since_last"].fillna(0),
             "client": frame["client_id"],
@@ -76,7 +82,7 @@ def filter_caseload(
     """Rows matching every filter given; a filter left empty keeps every row.
 
     The date range keeps rows whose sessions overlap it (first session on or before its end, latest on
-    or after its start); the search matches client codes case-insensitively anywhere in the code.
+    or after its start) and rows without dates (they cannot be shown to fall outside it); the search matches client codes case-insensitively anywhere in the code.
     """
     keep = pd.Series(True, index=frame.index)
     if statuses:
@@ -88,9 +94,11 @@ def filter_caseload(
     if active_within_days is not None and active_within_days > 0:
         keep &= frame["days_since_last"].le(active_within_days).fillna(False)
     if date_from is not None:
-        keep &= pd.to_datetime(frame["latest_date"]).ge(pd.Timestamp(date_from)).fillna(False)
+        latest = pd.to_datetime(frame["latest_date"])
+        keep &= latest.isna() | latest.ge(pd.Timestamp(date_from))
     if date_to is not None:
-        keep &= pd.to_datetime(frame["first_date"]).le(pd.Timestamp(date_to)).fillna(False)
+        first = pd.to_datetime(frame["first_date"])
+        keep &= first.isna() | first.le(pd.Timestamp(date_to))
     if search and search.strip():
         keep &= frame["client_id"].astype(str).str.contains(search.strip(), case=False, regex=False)
     return frame.loc[keep]
@@ -175,3 +183,142 @@ def status_filter_label(option: str) -> str:
     if option == "alliance_concern":
         return ALLIANCE["concern"].label
     return status_label(option)
+
+
+# --- one client (caseload.engine.client_detail) -------------------------------------------------------
+
+
+def entry_ratings(entry: dict) -> list[dict]:
+    """The ratings of one measure entry of an episode (the engine's per-session records)."""
+    for key in ("ratings", "sessions", "scores"):
+        value = entry.get(key)
+        if isinstance(value, list):
+            return value
+    return []
+
+
+def entry_key(entry: dict) -> str:
+    """How the measure switcher names an entry: the code, with the rater when it is not the client."""
+    rater = entry.get("rater") or "self"
+    return str(entry["measure"]) if rater == "self" else f"{entry['measure']} ({rater})"
+
+
+def episode_entries(episode: dict) -> tuple[list[dict], list[dict]]:
+    """An episode's outcome and alliance measure entries that have ratings, self-ratings first."""
+    outcome, alliance = [], []
+    for entry in episode.get("measures", []):
+        if not entry_ratings(entry):
+            continue
+        (alliance if entry.get("kind") == "alliance" else outcome).append(entry)
+    order = lambda e: ((e.get("rater") or "self") != "self", str(e["measure"]))  # noqa: E731
+    return sorted(outcome, key=order), sorted(alliance, key=order)
+
+
+def ratings_frame(entry: dict, date_from: date | None = None, date_to: date | None = None) -> pd.DataFrame:
+    """One measure's ratings as session, date, score and items, optionally limited to a date range.
+
+    Ratings without a date are kept (they cannot be shown to fall outside the range).
+    """
+    rows = [
+        {
+            "session": r.get("session"),
+            "date": pd.Timestamp(r["date"]) if r.get("date") is not None else pd.NaT,
+            "score": r.get("total"),
+            "items": r.get("items"),
+        }
+        for r in entry_ratings(entry)
+        if r.get("session") is not None and r.get("total") is not None
+    ]
+    frame = pd.DataFrame(rows, columns=["session", "date", "score", "items"])
+    if frame.empty:
+        return frame
+    frame["date"] = pd.to_datetime(frame["date"])
+    keep = pd.Series(True, index=frame.index)
+    if date_from is not None:
+        keep &= frame["date"].isna() | (frame["date"] >= pd.Timestamp(date_from))
+    if date_to is not None:
+        keep &= frame["date"].isna() | (frame["date"] <= pd.Timestamp(date_to))
+    return frame.loc[keep].sort_values("session").reset_index(drop=True)
+
+
+def band_frame(entry: dict) -> pd.DataFrame:
+    """The expected band per session for the chart: 25th-75th percentile, median and the 10th percentile
+    (below it the engine calls the client off track)."""
+    bands = (entry.get("expected") or {}).get("bands") or []
+    frame = pd.DataFrame(bands)
+    if frame.empty or not {"session", "p25", "p75"} <= set(frame.columns):
+        return pd.DataFrame(columns=["session", "low", "high", "median", "floor"])
+    return pd.DataFrame(
+        {
+            "session": frame["session"].astype(int),
+            "low": frame["p25"],
+            "high": frame["p75"],
+            "median": frame.get("p50"),
+            "floor": frame.get("p10"),
+        }
+    )
+
+
+def band_caption(entry: dict) -> str:
+    """Which expected-response model drew the band and on how many clients it rests."""
+    expected = entry.get("expected") or {}
+    bands = expected.get("bands") or []
+    model = expected.get("model") or (bands[-1].get("model") if bands else None)
+    n = expected.get("n") or (bands[-1].get("n") if bands else None)
+    intake = entry.get("first_score")
+    intake_text = "" if intake is None else f" for an intake of {intake:g}"
+    if model == "calibrated":
+        source = (
+            f"calibrated on {n:,} episodes in this store with a similar intake"
+            if n
+            else "calibrated on this store"
+        )
+    else:
+        source = (
+            "Caseload's default model (our own documented model, not a licensed trajectory; no local data)"
+        )
+    return f"Shaded: where the middle half of similar clients were{intake_text}; {source}."
+
+
+def entry_alerts(alerts: list[dict], code: str, rules: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The alerts of one measure (optionally of some rules) as session and message, for chart markers."""
+    rows = [
+        {"session": a.get("session"), "message": a.get("message", ""), "rule": a.get("rule")}
+        for a in alerts
+        if a.get("measure") == code
+        and a.get("session") is not None
+        and (rules is None or a.get("rule") in rules)
+    ]
+    return pd.DataFrame(rows, columns=["session", "message", "rule"])
+
+
+def session_table(episode: dict) -> pd.DataFrame:
+    """Every rating of an episode, one row per session: date and each measure's total (raters apart)."""
+    rows = []
+    for entry in episode.get("measures", []):
+        name = entry_key(entry)
+        for r in entry_ratings(entry):
+            rows.append(
+                {"Session": r.get("session"), "Date": r.get("date"), "measure": name, "total": r.get("total")}
+            )
+    if not rows:
+        return pd.DataFrame(columns=["Session", "Date"])
+    long = pd.DataFrame(rows)
+    long["Date"] = pd.to_datetime(long["Date"])
+    names = list(dict.fromkeys(long["measure"]))
+    table = long.pivot_table(index="Session", columns="measure", values="total", aggfunc="first")
+    table = table.reindex(columns=names)
+    table.insert(0, "Date", long.groupby("Session")["Date"].min().dt.date)
+    table.columns.name = None
+    return table.reset_index().sort_values("Session").reset_index(drop=True)
+
+
+def date_span(episode: dict) -> tuple[date, date] | None:
+    """The first and latest rating date of an episode, or None when no rating has a date."""
+    dates = [
+        pd.Timestamp(r["date"]).date()
+        for entry in episode.get("measures", [])
+        for r in entry_ratings(entry)
+        if r.get("date") is not None
+    ]
+    return (min(dates), max(dates)) if dates else None

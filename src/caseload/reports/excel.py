@@ -3,7 +3,8 @@
 Headers in bold on a fill, widths fitted to the content, the header row frozen, number formats per
 column, an autofilter. Text that starts with = + - @ (or a tab / carriage return) is written as plain
 text with Excel's quote prefix, so a crafted client code can never run as a formula (CSV/formula
-injection).
+injection). Same trigger characters as caseload.safety; in a workbook the quote prefix is a cell style, so
+the text itself stays unchanged (no visible apostrophe), unlike a CSV, where safety.neutralise_cell adds one.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from caseload.safety import FORMULA_PREFIXES
 from caseload.supervision import TOO_FEW
 from caseload.views import caseload_table, most_urgent_first
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 HEADER_FILL = PatternFill("solid", fgColor="DDE6F0")
 HEADER_FONT = Font(bold=True)
 MAX_WIDTH = 60
@@ -71,7 +72,7 @@ _WITHHELD = {
 
 def safe_text(value: str) -> tuple[str, bool]:
     """The text and whether it must be stored as quote-prefixed text because a spreadsheet would run it."""
-    return value, value.startswith(FORMULA_TRIGGERS)
+    return value, value.startswith(FORMULA_PREFIXES)
 
 
 def _cell_value(value: object) -> object:
