@@ -51,6 +51,8 @@ def export_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             "rater": rated["rater"],
         }
     )
+    for column in TEXT_COLUMNS:
+        frame[column] = frame[column].astype("str")
     items = rated["items"].map(lambda v: list(v) if v is not None and not _is_na(v) else [])
     width = int(items.map(len).max() or 0)
     for k in range(width):
