@@ -2,7 +2,16 @@
 
 import streamlit as st
 
+from pages._auth import account_box, current_viewer, sign_in_page
+
 st.set_page_config(page_title="Caseload", page_icon=":material/monitoring:", layout="wide")
+
+# Sign-in (on when the store has users): until someone signs in, the sign-in form is the only page.
+viewer = current_viewer()
+if viewer is None:
+    st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")], position="hidden").run()
+    st.stop()
+account_box(viewer)
 
 pages = [
     st.Page(
@@ -18,4 +27,8 @@ pages = [
     ),
     st.Page("pages/measures.py", title="Measures & about", icon=":material/info:", url_path="measures"),
 ]
+if viewer.is_admin:  # importing writes every clinician's data; the audit trail is for admins
+    pages.append(st.Page("pages/audit.py", title="Audit trail", icon=":material/policy:", url_path="audit"))
+else:
+    pages = [p for p in pages if p.url_path != "import"]
 st.navigation(pages).run()

@@ -50,16 +50,28 @@ def _sign_in_form(con) -> None:  # noqa: ANN001 - a store cursor
     st.caption("Accounts are managed by your Caseload admin with `caseload user add`.")
 
 
-def require_viewer() -> Viewer:
-    """The viewer of this session; shows the sign-in form and stops the page when nobody is signed in."""
+def current_viewer() -> Viewer | None:
+    """The viewer of this session: everyone when sign-in is off, the signed-in user's, or None."""
     con = get_connection()
     if not auth.signin_required(con):
         return Viewer.everyone()
     user = _signed_in_user(con)
-    if user is None:
-        _sign_in_form(con)
+    return None if user is None else viewer_for(user)
+
+
+def sign_in_page() -> None:
+    """The only page there is while nobody is signed in."""
+    _sign_in_form(get_connection())
+
+
+def require_viewer() -> Viewer:
+    """The viewer of this session; shows the sign-in form and stops the page when nobody is signed in."""
+    viewer = current_viewer()
+    if viewer is None:
+        sign_in_page()
         st.stop()
-    return viewer_for(user)
+    assert viewer is not None
+    return viewer
 
 
 def account_box(viewer: Viewer) -> None:

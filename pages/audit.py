@@ -39,15 +39,19 @@ frame = audit.entries(con, username=user, action=action, client_id=client, since
 if frame.empty:
     st.info("No audit entries match.", icon=":material/manage_search:")
     st.stop()
-shown = frame.drop(columns=["action"]).rename(
-    columns={
-        "entry_id": "#",
-        "logged_at": "When (UTC)",
-        "username": "User",
-        "what": "What",
-        "client_id": "Client",
-        "detail": "Details",
-    }
+shown = (
+    frame.drop(columns=["action"])
+    .fillna({"detail": "", "client_id": ""})
+    .rename(
+        columns={
+            "entry_id": "#",
+            "logged_at": "When (UTC)",
+            "username": "User",
+            "what": "What",
+            "client_id": "Client",
+            "detail": "Details",
+        }
+    )
 )
 st.dataframe(shown, hide_index=True, width="stretch")
 st.caption(f"{len(frame):,} entries, newest first (at most 5,000 shown).")
