@@ -1,3 +1,347 @@
+"""Import: upload an export, check the recognised layout and mapping, import it, see every rejected row, undo."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pandas as pd
 import streamlit as st
 
-st.title("import_data")
+from caseload.ingest import ImportError_, import_file, preview_file, rejected_rows_csv, undo_import
+from caseload.ingest.privacy import KIND_LABELS
+from caseload.safety import UnsafeUpload, check_upload, display_name, download_name, neutralise_frame
+from caseload.store import imports
+from pages._auth import account_box, audit_action, require_viewer
+from pages._shared import get_connection, get_registry
+
+FILE_TYPES = ["csv", "txt", "tsv", "xlsx", "xlsm", "ods", "xls"]
+NONE = "(none)"
+ROLES = [
+    ("client_id", "Client code", True),
+    ("clinician_id", "Clinician", False),
+    ("session_date", "Session date", False),
+    ("session_number", "Session number", False),
+    ("episode_id", "Episode / case", False),
+    ("rater", "Rater", False),
+    ("age_group", "Age group", False),
+]
+DATE_FORMATS = {
+    "auto": "Recognise",
+    "dmy": "day/month/year",
+    "mdy": "month/day/year",
+    "ymd": "year-month-day",
+}
+LAST_REPORT = "import_last_report"
+
+viewer = require_viewer()
+account_box(viewer)
+st.title("Import")
+st.caption(
+    "Upload an anonymized export (CSV or Excel). Caseload recognises the layout, shows what it will read, "
+    "checks every row and stores the ratings in one step; rows it cannot use are listed with the reason. "
+    "Files with names, e-mail addresses, phone numbers or birth dates are refused. Nothing leaves this computer."
+)
+con = get_connection()
+registry = get_registry()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _preview(_con, _data: bytes, name: str, file_id: str, registry_key: str):  # noqa: ANN001, ANN202
+    """The recognised layout of an upload, once per uploaded file (not on every rerun)."""
+    return preview_file(_con, _data, file_name=name, registry=registry)
+
+
+def _options(columns: list[str]) -> list[str]:
+    return [NONE, *columns]
+
+
+def _pick(
+    label: str, columns: list[str], current: str | None, key: str, required: bool = False
+) -> str | None:
+    options = _options(columns)
+    index = options.index(current) if current in options else 0
+    choice = st.selectbox(label + (" *" if required else ""), options, index=index, key=key)
+    return None if choice == NONE else choice
+
+
+def _mapping_editor(sheet, key: str) -> dict:  # noqa: ANN001 - a SheetPreview
+    """Widgets prefilled by recognition; returns the mapping as the user leaves it."""
+    mapping = copy.deepcopy(sheet.mapping)
+    mapping.pop("date_format_used", None)
+    cols = sheet.columns
+    grid = st.columns(4)
+    for i, (role, label, required) in enumerate(ROLES):
+        with grid[i % 4]:
+            chosen = _pick(label, cols, mapping.get(role), f"{key}_{role}", required)
+        if chosen:
+            mapping[role] = chosen
+        else:
+            mapping.pop(role, None)
+    fmt = grid[len(ROLES) % 4].selectbox(
+        "Date format",
+        list(DATE_FORMATS),
+        format_func=DATE_FORMATS.get,
+        index=list(DATE_FORMATS).index(mapping.get("date_format") or "auto"),
+        key=f"{key}_date_format",
+        help="Recognise reads the format from the dates; choose one when days and months could be swapped.",
+    )
+    if fmt == "auto":
+        mapping.pop("date_format", None)
+    else:
+        mapping["date_format"] = fmt
+    if mapping.get("measure_column") is not None or not mapping.get("measures"):
+        st.markdown("**Scores in rows** (one row per client, session and measure)")
+        c1, c2 = st.columns(2)
+        with c1:
+            mcol = _pick("Measure column", cols, mapping.get("measure_column"), f"{key}_measure_column")
+        with c2:
+            total = _pick("Total column", cols, mapping.get("total"), f"{key}_total")
+        items = st.multiselect(
+            "Item columns, in item order (used for every measure)",
+            cols,
+            default=[c for c in mapping.get("items") or [] if c in cols],
+            key=f"{key}_items",
+        )
+        for name, value in (("measure_column", mcol), ("total", total)):
+            if value:
+                mapping[name] = value
+            else:
+                mapping.pop(name, None)
+        if items:
+            mapping["items"] = items
+        else:
+            mapping.pop("items", None)
+        if mcol:
+            mapping.pop("measures", None)
+        for code, item_cols in (mapping.get("measure_items") or {}).items():
+            st.caption(f"{code} items: {', '.join(item_cols)}")
+        if mcol:
+            return mapping
+    entries = mapping.get("measures") or []
+    wide = any(e.get("session_number") is not None for e in entries)
+    st.markdown("**Measures in columns**" + (" (one column per session)" if wide else ""))
+    if wide:
+        table = pd.DataFrame(
+            [
+                {
+                    "Session": e.get("session_number"),
+                    "Measure": e["measure"],
+                    "Total column": e.get("total"),
+                    "Date column": e.get("session_date"),
+                }
+                for e in entries
+            ]
+        )
+        st.dataframe(table, hide_index=True, width="stretch")
+        return mapping
+    edited = []
+    for j, entry in enumerate(entries + [{"measure": None, "items": [], "total": None}]):
+        c1, c2, c3 = st.columns([1, 2, 3])
+        codes = [NONE, *registry]
+        code = c1.selectbox(
+            "Measure",
+            codes,
+            index=codes.index(entry["measure"]) if entry.get("measure") in codes else 0,
+            key=f"{key}_m{j}_measure",
+        )
+        with c2:
+            total = _pick("Total column", cols, entry.get("total"), f"{key}_m{j}_total")
+        items = c3.multiselect(
+            "Item columns, in item order",
+            cols,
+            default=[c for c in entry.get("items") or [] if c in cols],
+            key=f"{key}_m{j}_items",
+        )
+        if code != NONE and (total or items):
+            edited.append({**entry, "measure": code, "total": total, "items": items})
+    mapping["measures"] = edited
+    return mapping
+
+
+def _show_report(report: dict) -> None:
+    if report["refused"]:
+        st.error(report["refused_reason"], icon=":material/block:")
+    else:
+        st.success(
+            f"{report['file']}: {report['records_added']:,} ratings stored.", icon=":material/check_circle:"
+        )
+    c = st.columns(4)
+    c[0].metric("Rows read", f"{report['rows_read']:,}", border=True)
+    c[1].metric("Imported", f"{report['rows_imported']:,}", border=True)
+    c[2].metric("Duplicate", f"{report['rows_duplicate']:,}", border=True)
+    c[3].metric("Rejected", f"{report['rows_rejected']:,}", border=True)
+    st.caption(
+        f"Rows read = imported + duplicate + rejected: {report['rows_read']:,} = {report['rows_imported']:,} + "
+        f"{report['rows_duplicate']:,} + {report['rows_rejected']:,}. Duplicates were already stored or repeat "
+        "an earlier row; they are not stored twice."
+    )
+    for warning in report["warnings"]:
+        st.caption(f":material/info: {warning}")
+    if report["conflicts"]:
+        st.warning(
+            f"{len(report['conflicts'])} rating(s) differ from ratings already stored for the same session; "
+            "the stored ones were kept (see the rows below).",
+            icon=":material/difference:",
+        )
+    if report["errors"]:
+        frame = pd.DataFrame(report["errors"])[
+            ["row", "line", "column", "value", "reason", "message", "row_outcome"]
+        ]
+        frame.columns = ["Row", "Line", "Column", "Value", "Reason", "Message", "Row outcome"]
+        st.markdown(f"**Rows with problems** ({len(frame):,})")
+        st.dataframe(frame, hide_index=True, width="stretch", key="import_errors")
+        if report["import_id"] is not None:
+            data = rejected_rows_csv(con, report["import_id"])
+        else:
+            data = neutralise_frame(frame).to_csv(index=False).encode("utf-8")
+        st.download_button(
+            "Download rejected rows (CSV)",
+            data=data,
+            file_name=download_name("rejected_rows", str(report["import_id"] or "refused"), suffix="csv"),
+            mime="text/csv",
+            on_click="ignore",
+            icon=":material/download:",
+            key="download_rejected",
+        )
+
+
+uploaded = st.file_uploader("Export file", type=FILE_TYPES, key="upload")
+if uploaded is not None:
+    data = uploaded.getvalue()
+    name = display_name(uploaded.name)
+    try:
+        check_upload(data, name)
+        preview = _preview(con, data, name, uploaded.file_id, json.dumps(sorted(registry)))
+    except (UnsafeUpload, ImportError_) as exc:
+        st.error(str(exc), icon=":material/error:")
+        preview = None
+    if preview is not None:
+        if preview.skipped:
+            st.caption("Not imported: " + "; ".join(preview.skipped))
+        mappings: dict[str, dict] = {}
+        recognised_ok = True
+        tabs = (
+            st.tabs([s.sheet or name for s in preview.sheets])
+            if len(preview.sheets) > 1
+            else [st.container()]
+        )
+        for tab, sheet in zip(tabs, preview.sheets, strict=True):
+            with tab:
+                st.markdown(
+                    f"**Layout:** {sheet.layout} · header on row {sheet.header_row} · {sheet.rows:,} data rows"
+                )
+                for problem in sheet.problems:
+                    recognised_ok = False
+                    st.warning(f"{problem}. Choose the columns below.", icon=":material/help:")
+                for note in sheet.notes:
+                    st.caption(f":material/info: {note}")
+                st.dataframe(sheet.frame, hide_index=True, width="stretch", key=f"preview_{sheet.sheet}")
+                with st.expander("Column mapping", expanded=bool(sheet.problems)):
+                    mappings[sheet.sheet] = _mapping_editor(sheet, f"map_{sheet.sheet}")
+        blocking = [f for f in preview.identifiers if f.blocking]
+        drop = False
+        if blocking:
+            listed = "; ".join(
+                f"**{f.column}** ({KIND_LABELS.get(f.kind, f.kind)}"
+                + (f", rows {', '.join(map(str, f.rows[:10]))}" if f.rows else "")
+                + ")"
+                for f in blocking
+            )
+            st.error(
+                f"This file contains direct identifiers: {listed}. Caseload stores anonymized data only, so the "
+                "file is refused as it is.",
+                icon=":material/person_off:",
+            )
+            drop = st.checkbox(
+                "Drop these columns and import the rest",
+                key="drop_identifiers",
+                help="The identifier columns are not read, stored or shown; the ratings are imported.",
+            )
+        strict = st.checkbox(
+            "Strict: import nothing if any row has a problem",
+            key="strict",
+            help="Without this, good rows are imported and the others are listed.",
+        )
+        edited = any(
+            mappings[s.sheet] != {k: v for k, v in s.mapping.items() if k != "date_format_used"}
+            for s in preview.sheets
+        )
+        if len(preview.sheet_names) > 1 or any(s.sheet for s in preview.sheets):
+            given = {"sheets": mappings} if edited or not recognised_ok else None
+        else:
+            given = next(iter(mappings.values())) if edited or not recognised_ok else None
+        disabled = bool(blocking) and not drop
+        if st.button("Import", type="primary", icon=":material/upload:", key="do_import", disabled=disabled):
+            with st.status(f"Importing {name}…", expanded=True) as status:
+                bar = st.progress(0.0, text="starting")
+
+                def _progress(fraction: float, text: str) -> None:
+                    bar.progress(min(max(fraction, 0.0), 1.0), text=text)
+
+                try:
+                    report = import_file(
+                        con,
+                        data,
+                        file_name=name,
+                        registry=registry,
+                        mapping=given,
+                        strict=strict,
+                        drop_identifiers=drop,
+                        progress=_progress,
+                        save_mapping=given is not None,
+                    )
+                except ImportError_ as exc:
+                    status.update(label="Not imported", state="error")
+                    st.error(str(exc), icon=":material/error:")
+                    report = None
+                if report is not None:
+                    state = "error" if report.refused else "complete"
+                    status.update(label=report.summary(), state=state, expanded=False)
+                    st.session_state[LAST_REPORT] = report.to_dict()
+                    if report.import_id is not None:
+                        audit_action(
+                            viewer, "import", import_id=report.import_id, ratings=report.records_added
+                        )
+                        st.cache_data.clear()
+
+if LAST_REPORT in st.session_state:
+    st.subheader("Last import")
+    _show_report(st.session_state[LAST_REPORT])
+
+st.subheader("Past imports")
+history = imports(con)
+if history.empty:
+    st.caption("No imports yet.")
+else:
+    shown = pd.DataFrame(
+        {
+            "Import": history["import_id"],
+            "File": history["file_name"],
+            "SHA-256": history["sha256"].str.slice(0, 12),
+            "Imported (UTC)": history["imported_at"],
+            "Rows read": history["rows_read"],
+            "Imported": history["rows_imported"],
+            "Duplicate": history["rows_duplicate"],
+            "Rejected": history["rows_rejected"],
+            "Ratings added": history["records_added"],
+            "Status": history["undone_at"].map(lambda t: "undone" if pd.notna(t) else "active"),
+        }
+    )
+    st.dataframe(shown, hide_index=True, width="stretch", key="past_imports")
+    active = history[history["undone_at"].isna()]
+    if not active.empty:
+        c1, c2 = st.columns([3, 1])
+        choice = c1.selectbox(
+            "Undo an import (removes the ratings it added)",
+            list(active["import_id"]),
+            format_func=lambda i: f"#{i} {active.set_index('import_id').loc[i, 'file_name']}",
+            key="undo_choice",
+        )
+        if c2.button("Undo import", icon=":material/undo:", key="undo"):
+            removed = undo_import(con, int(choice))
+            audit_action(viewer, "undo_import", import_id=int(choice), ratings=removed)
+            st.session_state.pop(LAST_REPORT, None)
+            st.cache_data.clear()
+            st.toast(f"Import #{choice} undone: {removed:,} ratings removed.", icon=":material/undo:")
+            st.rerun()

@@ -1,0 +1,163 @@
+"""The Import page in AppTest: real export bytes uploaded, preview, mapping, identifiers, report, undo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "pages/import_data.py"
+
+
+@pytest.fixture
+def page(monkeypatch, tmp_path):
+    """The Import page of app.py on a fresh store file of its own."""
+    db = tmp_path / "store.duckdb"
+    monkeypatch.setenv("CASELOAD_DB", str(db))
+    monkeypatch.delenv("CASELOAD_MEASURES", raising=False)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at, db
+
+
+def _upload(at: AppTest, path: Path, mime: str = "text/csv") -> AppTest:
+    at.file_uploader(key="upload").upload(path.name, path.read_bytes(), mime).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _frame_with(at: AppTest, column: str):
+    """The first table on the page that has this column (tables carry no key in AppTest)."""
+    for frame in at.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _all_text(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title", "subheader"):
+        parts += [str(e.value) for e in at.get(kind)]
+    for frame in at.dataframe:
+        parts.append(frame.value.to_csv())
+    return "\n".join(parts)
+
+
+def _ratings_shown(at: AppTest) -> int:
+    """Ratings in the store, read through the page's own cached connection (the file is locked by it)."""
+    from pages._shared import get_connection
+
+    return get_connection().execute("select count(*) from ratings").fetchall()[0][0]
+
+
+def test_an_uploaded_export_is_previewed_imported_and_listed(page, shared_data):
+    at, db = page
+    _upload(at, shared_data / "exports" / "caseload_export_2026-03.csv")
+    assert "long: one row per client, session and measure" in _all_text(at)
+    preview = at.dataframe[0].value
+    assert list(preview.columns[:3]) == ["client_id", "clinician_id", "session_date"]
+    assert at.selectbox(key="map__client_id").value == "client_id"
+    at.button(key="do_import").click().run()
+    assert not at.exception
+    assert _metrics(at) == {"Rows read": "245", "Imported": "245", "Duplicate": "0", "Rejected": "0"}
+    assert "245 = 245 + 0 + 0" in _all_text(at)
+    past = _frame_with(at, "Ratings added")
+    assert list(past["File"]) == ["caseload_export_2026-03.csv"]
+    assert list(past["Ratings added"]) == [245]
+    assert _ratings_shown(at) == 245
+
+
+def test_rejected_rows_are_listed_with_their_reason_and_downloadable(page, shared_data):
+    at, _db = page
+    _upload(at, shared_data / "exports" / "ors_manual_entry_with_errors.csv")
+    at.button(key="do_import").click().run()
+    assert _metrics(at) == {"Rows read": "140", "Imported": "127", "Duplicate": "3", "Rejected": "10"}
+    errors = _frame_with(at, "Message")
+    assert len(errors) == 10
+    row = errors.set_index("Row").loc[106]
+    assert (row["Column"], row["Value"], row["Reason"]) == ("ORS Total", "31.5", "items_total_mismatch")
+    assert "25.8" in row["Message"]
+    assert at.get("download_button")[0].proto.label == "Download rejected rows (CSV)"
+
+
+def test_a_file_with_identifiers_is_refused_until_the_user_drops_those_columns(
+    page, shared_data, exports_manifest
+):
+    at, db = page
+    _upload(at, shared_data / "exports" / "client_list_with_identifiers.csv")
+    text = _all_text(at)
+    for column in ("Client Name", "Email", "DOB", "Notes"):
+        assert f"**{column}**" in text
+    assert at.button(key="do_import").disabled
+    at.checkbox(key="drop_identifiers").check().run()
+    at.button(key="do_import").click().run()
+    assert not at.exception
+    assert _metrics(at)["Imported"] == "69"
+    text = _all_text(at)
+    for forbidden in exports_manifest["client_list_with_identifiers.csv"]:
+        assert forbidden not in text
+
+
+def test_every_sheet_of_a_workbook_with_a_title_row_is_read(page, shared_data):
+    at, _db = page
+    mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    _upload(at, shared_data / "exports" / "ors_srs_workbook.xlsx", mime)
+    assert [t.label for t in at.tabs] == ["ORS", "SRS"]
+    assert "Read me" in _all_text(at)  # named as not imported
+    at.button(key="do_import").click().run()
+    assert _metrics(at) == {"Rows read": "225", "Imported": "225", "Duplicate": "0", "Rejected": "0"}
+
+
+def test_an_unrecognised_layout_is_mapped_by_hand_and_the_mapping_is_remembered(page, tmp_path):
+    at, db = page
+    odd = tmp_path / "odd.csv"
+    odd.write_text("Kennung,Tag,Punkte\nX1,05.01.2026,20\nX1,12.01.2026,22.5\n", encoding="utf-8")
+    _upload(at, odd)
+    assert at.warning, "the missing client column is pointed out"
+    at.selectbox(key="map__client_id").select("Kennung").run()
+    at.selectbox(key="map__session_date").select("Tag").run()
+    at.selectbox(key="map__m0_measure").select("ORS").run()
+    at.selectbox(key="map__m0_total").select("Punkte").run()
+    at.button(key="do_import").click().run()
+    assert not at.exception
+    assert _metrics(at)["Imported"] == "2"
+    # The same columns again: recognised from the saved mapping, no hand work.
+    again = tmp_path / "odd2.csv"
+    again.write_text("Kennung,Tag,Punkte\nX2,19.01.2026,30\n", encoding="utf-8")
+    _upload(at, again)
+    assert not at.warning
+    assert at.selectbox(key="map__client_id").value == "Kennung"
+
+
+def test_an_import_can_be_undone_from_the_history(page, shared_data):
+    at, db = page
+    _upload(at, shared_data / "exports" / "caseload_export_2026-03.csv")
+    at.button(key="do_import").click().run()
+    at.button(key="undo").click().run()
+    assert not at.exception
+    past = _frame_with(at, "Ratings added")
+    assert list(past["Status"]) == ["undone"]
+    assert all(s.key != "undo_choice" for s in at.selectbox)  # nothing active is left to undo
+    assert _ratings_shown(at) == 0
+
+
+def test_an_unreadable_upload_gets_one_clear_message(page, tmp_path):
+    at, _db = page
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(b"\x00\x01\x02\x03" * 1000)
+    _upload(at, junk)
+    assert "junk.csv" in at.error[0].value and "binary" in at.error[0].value
+
+
+@pytest.fixture(scope="module")
+def exports_manifest(shared_data) -> dict[str, list[str]]:
+    manifest = json.loads((shared_data / "exports" / "manifest.json").read_text())
+    return {f["file"]: f.get("forbidden_strings", []) for f in manifest["files"]}
