@@ -143,6 +143,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 drop_identifiers=args.drop_identifiers,
                 progress=_progress_printer(path.name),
                 sheet=args.sheet,
+                actor="command-line",
             )
         except ImportError_ as exc:
             raise CliError(str(exc)) from None
@@ -325,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--today", help="the generation day the dates lead up to (default: today), e.g. 2026-11-22"
     )
     p.set_defaults(func=cmd_sample)
+    from caseload.cli_team import add_team_commands  # user, audit, backup, restore, check
+
+    add_team_commands(sub, common)
     return parser
 
 

@@ -20,6 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from caseload import audit
+from caseload.access import LOCAL_USER
+from caseload.backup import backup_store
 from caseload.ingest import load
 from caseload.ingest.layouts import Header, Recognition, find_header, recognise, referenced_columns
 from caseload.ingest.privacy import SQL_EMAIL, SQL_IP, SQL_PHONE, Finding, header_kind, mask, refusal_message
@@ -467,12 +470,15 @@ def import_file(
     sheet: str | None = None,
     today: date | None = None,
     save_mapping: bool | None = None,
+    actor: str | None = None,
 ) -> ImportReport:
     """Import one export into the store as a single transaction and report every row's fate.
 
     Raises ImportError_ only when the file cannot be read or understood at all; everything else (bad
     rows, identifiers, --strict refusals, conflicts) is in the returned report. A mapping given here is
-    saved for files with the same columns unless ``save_mapping`` is False.
+    saved for files with the same columns unless ``save_mapping`` is False. Before anything is written the
+    store is backed up (caseload.backup), and the audit trail records ``actor`` (default "local") with the
+    import in the same transaction.
     """
     step = progress or (lambda _f, _t: None)
     data, name = _source_bytes(source, file_name)
@@ -501,6 +507,7 @@ def import_file(
             step,
             today,
             save_mapping if save_mapping is not None else mapping is not None,
+            actor or LOCAL_USER,
         )
     finally:
         for t in temps:
@@ -523,6 +530,7 @@ def _import_plans(
     step: Progress,
     today: date,
     remember: bool,
+    actor: str = LOCAL_USER,
 ) -> ImportReport:
     for k, plan in enumerate(plans):
         _register(con, plan, uid, k)
@@ -633,9 +641,20 @@ def _import_plans(
             f"{name} was stored. Fix the rows listed below, or import without --strict.",
             keep_errors=True,
         )
+    step(0.75, "backing up the store")
+    backup_store(con, "import")
     step(0.8, "storing")
     with transaction(con):
         report.import_id = load.write_import(con, report, status, errors, strict, mapping_record)
+        audit.record(
+            con,
+            actor,
+            "import",
+            import_id=report.import_id,
+            rows_read=report.rows_read,
+            rows_imported=report.rows_imported,
+            rows_rejected=report.rows_rejected,
+        )
         if remember:
             for p in plans:
                 if p.source == "given":

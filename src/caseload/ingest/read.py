@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 import pyarrow as pa
 
 from caseload.ingest.report import ImportError_
+from caseload.safety import UnsafeUpload, check_workbook_zip
 
 MAX_COLUMNS = 2_000  # far beyond any real export; a 10^6-column row is refused, not parsed into memory
 MAX_CELLS = 200_000_000  # a sheet claiming more cells than this is refused before it is materialised
@@ -179,6 +180,10 @@ def read_csv_grid(data: bytes, file_name: str) -> Grid:
 
 
 def _check_zip(data: bytes, file_name: str) -> None:
+    try:  # entry count and unpacked size from the central directory, before any parsing
+        check_workbook_zip(data, file_name)
+    except UnsafeUpload as exc:
+        raise ImportError_(str(exc)) from None
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
