@@ -192,7 +192,7 @@ def test_two_imports_and_several_readers_at_once_lose_and_corrupt_nothing(export
     ]
     results = [(c, *p.communicate(timeout=300), p.returncode) for c, p in zip(commands, procs, strict=True)]
     pending = []
-    for command, out, err, code in results:
+    for command, _out, err, code in results:
         assert "Traceback" not in err, err
         if code == 2:
             assert "in use by another Caseload process" in err and len(err.strip().splitlines()) == 1
