@@ -262,6 +262,68 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _today_arg(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"--today must be a date like 2026-11-22, not {value!r}") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write one client's one-page plain-language feedback summary as PDF (or list the guide's prompts)."""
+    from caseload.engine import client_detail
+    from caseload.guide import discussion_guide
+    from caseload.reports.client_summary import client_summary_pdf
+
+    registry = _registry(args)
+    con = _store(args)
+    detail = client_detail(con, registry, args.client_id, today=_today_arg(args.today))
+    if detail is None:
+        raise CliError(f"No client {args.client_id!r} in the store.")
+    guide = discussion_guide(detail, registry)
+    if args.list_prompts:
+        for p in guide:
+            print(f"{p.id}\t[{p.section}; {', '.join(p.triggers)}]\t{p.client}")
+        return 0
+    if not args.out:
+        raise CliError("--out FILE.pdf is required (or use --list-prompts to see the prompt ids).")
+    ids = [i.strip() for i in (args.prompts or "").split(",") if i.strip()]
+    unknown = sorted(set(ids) - {p.id for p in guide})
+    if unknown:
+        raise CliError(
+            f"Unknown prompt id(s) for {args.client_id}: {', '.join(unknown)}. "
+            f"See: caseload report {args.client_id} --list-prompts"
+        )
+    data = client_summary_pdf(detail, registry, ids, paper=args.paper)
+    out = Path(args.out)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise CliError(f"{out}: cannot write the PDF ({exc.strerror})") from None
+    print(f"Wrote the feedback summary for {args.client_id} to {out} ({len(ids)} topic(s) for next time)")
+    return 0
+
+
+def cmd_packet(args: argparse.Namespace) -> int:
+    """Write the supervision packet (cover page, then one page per client to discuss) as PDF."""
+    from caseload.reports.packet import supervision_packet_pdf
+
+    registry = _registry(args)
+    con = _store(args)
+    data = supervision_packet_pdf(
+        con, registry, clinician_id=args.clinician, today=_today_arg(args.today), paper=args.paper
+    )
+    out = Path(args.out)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise CliError(f"{out}: cannot write the PDF ({exc.strerror})") from None
+    print(f"Wrote the supervision packet{' for ' + args.clinician if args.clinician else ''} to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
@@ -326,6 +388,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--today", help="the generation day the dates lead up to (default: today), e.g. 2026-11-22"
     )
     p.set_defaults(func=cmd_sample)
+    p = sub.add_parser("report", parents=[common], help="one client's plain-language feedback summary (PDF)")
+    p.add_argument("client_id")
+    p.add_argument("--out", help="FILE.pdf to write")
+    p.add_argument(
+        "--paper", type=str.lower, choices=["a4", "letter"], default="a4", help="A4 (default) or letter"
+    )
+    p.add_argument(
+        "--prompts", help="discussion-guide prompt ids to list as topics for next time, comma-separated"
+    )
+    p.add_argument(
+        "--list-prompts", action="store_true", help="print the client's prompt ids and wording, write nothing"
+    )
+    p.add_argument("--today", help="the day statuses are judged on (default: today), e.g. 2026-11-22")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "packet",
+        parents=[common],
+        help="supervision packet: caseload cover and one page per client to discuss (PDF)",
+    )
+    p.add_argument("--clinician", help="only this clinician's clients (default: everyone)")
+    p.add_argument("--out", required=True, help="FILE.pdf to write")
+    p.add_argument(
+        "--paper", type=str.lower, choices=["a4", "letter"], default="a4", help="A4 (default) or letter"
+    )
+    p.add_argument("--today", help="the day statuses are judged on (default: today), e.g. 2026-11-22")
+    p.set_defaults(func=cmd_packet)
     from caseload.cli_team import add_team_commands  # user, audit, backup, restore, check
 
     add_team_commands(sub, common)

@@ -1,0 +1,441 @@
+"""The supervision packet: a cover page with the caseload at a glance and the clients to discuss, then one
+page per client who is off track, at risk or has an alliance concern (charts, alerts, discussion guide).
+
+Clinician language throughout (status words, rule ids, percentiles), since it is read in supervision, not
+by clients. The clients to discuss are the same as on the Supervision page
+(``caseload.supervision.clients_to_discuss``: active episodes, most urgent first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from caseload import charts
+from caseload.guide import (
+    SECTION_TITLES,
+    ClientFacts,
+    Course,
+    Prompt,
+    client_facts,
+    discussion_guide,
+)
+from caseload.labels import category_label, status_rank
+from caseload.measures import Measure
+from caseload.reports import pdf as P
+
+STATUS_WORDS = {
+    "off_track": "Off track",
+    "at_risk": "At risk",
+    "on_track": "On track",
+    "not_enough_data": "Not enough data",
+}
+ALLIANCE_WORDS = {"concern": "Alliance concern", "ok": "Alliance OK", "not_rated": "Alliance not rated"}
+MIN_SCALE = 0.62  # below this the type gets too small to read; the page runs over instead
+SEVERITY_WORDS = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "low": "LOW", "info": "INFO"}
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    """What one client's page shows: the flagged rows of the overview, the detail's facts and the guide."""
+
+    client_id: str
+    rows: pd.DataFrame
+    facts: ClientFacts
+    guide: tuple[Prompt, ...]
+    number: int = 0  # position in the packet's list of clients to discuss (1 = most urgent)
+    of: int = 0
+
+    @property
+    def headline(self) -> pd.Series:
+        """The row the page leads with: worst status, then the measure rated most often."""
+        order = self.rows.assign(
+            _status=self.rows["status"].map(status_rank), _sessions=-self.rows["sessions"].fillna(0)
+        ).sort_values(["_status", "_sessions", "measure"], kind="stable")
+        return order.iloc[0]
+
+    @property
+    def has_risk(self) -> bool:
+        return any(a.rule == "risk_item" for a in self.facts.alerts)
+
+
+def _words(value: Any, table: Mapping[str, str]) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return table.get(str(value), str(value).replace("_", " "))
+
+
+def _num_text(value: Any, decimals: int = 1) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    text = f"{float(value):.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _scores_frame(course: Course) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "session": [r.session for r in course.ratings],
+            "score": [r.total for r in course.ratings],
+            "date": [pd.Timestamp(r.date) if r.date else pd.NaT for r in course.ratings],
+        }
+    )
+
+
+def outcome_chart(course: Course, facts: ClientFacts, width: int, height: int) -> alt.LayerChart:
+    """The dashboard's outcome chart (cutoff, reliable-change band, expected band, alerts) for the packet."""
+    expected = None
+    if course.band:
+        expected = pd.DataFrame(
+            {
+                "session": [b.session for b in course.band],
+                "low": [b.low for b in course.band],
+                "high": [b.high for b in course.band],
+                "median": [b.p50 for b in course.band],
+            }
+        )
+    marks = [
+        {"session": a.session, "message": a.rule}
+        for a in facts.alerts
+        if a.measure == course.measure.code and a.session is not None
+    ]
+    return charts.outcome_chart(
+        _scores_frame(course),
+        course.measure,
+        age_group=course.age_group,
+        expected=expected,
+        expected_caption=course.band_caption or None,
+        alerts=pd.DataFrame(marks, columns=["session", "message"]) if marks else None,
+        width=width,
+        height=height,
+    )
+
+
+def alliance_chart(course: Course, facts: ClientFacts, width: int, height: int) -> alt.LayerChart:
+    """The dashboard's alliance chart (cutoff, drops marked) for the packet."""
+    drops = [
+        {"session": a.session, "message": a.rule}
+        for a in facts.alerts
+        if a.measure == course.measure.code and a.rule == "alliance_drop" and a.session is not None
+    ]
+    return charts.alliance_chart(
+        _scores_frame(course),
+        course.measure,
+        drops=pd.DataFrame(drops, columns=["session", "message"]) if drops else None,
+        width=width,
+        height=height,
+    )
+
+
+def client_charts_png(page: ClientPage) -> bytes | None:
+    """The flagged outcome measure's chart beside the alliance chart, drawn in one PNG (one vl-convert call)."""
+    flagged = str(page.headline["measure"])
+    outcome = page.facts.course(flagged) or (page.facts.outcomes[0] if page.facts.outcomes else None)
+    alliance = max(page.facts.alliance, key=lambda c: len(c.ratings)) if page.facts.alliance else None
+    parts = []
+    if outcome is not None:
+        parts.append(outcome_chart(outcome, page.facts, 430 if alliance is not None else 620, 220))
+    if alliance is not None:
+        parts.append(alliance_chart(alliance, page.facts, 250, 220))
+    if not parts:
+        return None
+    chart = parts[0] if len(parts) == 1 else alt.hconcat(*parts, spacing=24)
+    return P.chart_png(chart, scale=2)
+
+
+def _cover(
+    pdf: Any, overview: pd.DataFrame, pages: list[ClientPage], clinician_id: str | None, today: date
+) -> None:
+    from caseload.views import caseload_tiles
+
+    pdf.add_page()
+    pdf.set_font(P.FONT, "B", 20)
+    pdf.cell(0, 10, "Supervision packet", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(P.FONT, "", 11)
+    who = f"Clinician {clinician_id}" if clinician_id else "All clinicians"
+    n_clin = overview["clinician_id"].nunique() if not overview.empty else 0
+    if not clinician_id and n_clin:
+        who += f" ({n_clin})"
+    pdf.cell(0, 6, f"{who} · status on {today.isoformat()}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(*P.MUTED)
+    pdf.set_font(P.FONT, "", 8.5)
+    pdf.multi_cell(
+        0,
+        4,
+        "Confidential: contains client codes and their ratings. Client codes only; no names. Produced by Caseload "
+        "from the local store.",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    pdf.set_text_color(*P.INK)
+
+    P.heading(pdf, "Caseload at a glance")
+    tiles = caseload_tiles(overview)
+    share = tiles.improved_share
+    rows = [
+        ("Active clients", str(tiles.active_clients)),
+        ("Off track (active)", str(tiles.off_track)),
+        ("At risk (active)", str(tiles.at_risk)),
+        ("Alliance concerns (active)", str(tiles.alliance_concerns)),
+        ("Closed episodes", str(tiles.closed_episodes)),
+        (
+            "Closed episodes reliably improved or recovered",
+            f"{tiles.improved_or_recovered} ({share:.0%})" if share is not None else "–",
+        ),
+    ]
+    _simple_table(pdf, ["", "Clients"], [list(r) for r in rows], (110, 40), 9.5)
+
+    P.heading(pdf, f"Clients to discuss ({len(pages)})")
+    if not pages:
+        P.paragraph(pdf, "No active client is off track, at risk or has an alliance concern.")
+    else:
+        table_rows = []
+        for i, page in enumerate(pages, start=1):
+            r = page.headline
+            status = _words(r["status"], STATUS_WORDS)
+            if page.has_risk:
+                status = f"RISK ITEM · {status}"
+            table_rows.append(
+                [
+                    str(i),
+                    str(page.client_id),
+                    _words(r.get("clinician_id"), {}),
+                    f"{r['measure']} {_num_text(r['first_score'])} → {_num_text(r['latest_score'])}",
+                    str(int(r["sessions"])) if pd.notna(r["sessions"]) else "–",
+                    status,
+                    _words(r["alliance_status"], ALLIANCE_WORDS),
+                    ", ".join(sorted({a.rule for a in page.facts.alerts})) or "–",
+                ]
+            )
+        _simple_table(
+            pdf,
+            ["#", "Client", "Clinician", "First → latest", "Sessions", "Status", "Alliance", "Alerts"],
+            table_rows,
+            (8, 17, 17, 30, 17, 24, 22, 45),
+            8,
+        )
+    pdf.ln(3)
+    pdf.set_text_color(*P.MUTED)
+    P.paragraph(
+        pdf,
+        "Off track: the latest score is worse than the 10th percentile of the expected band for the intake, or "
+        "reliably worse than the intake. At risk: worse than the 25th percentile. Alliance concern: the latest "
+        "alliance rating is below its cutoff or dropped from the previous rating. Risk items override every "
+        "status. Thresholds and their sources: caseload measures, and the Measures & about page.",
+        size=8,
+    )
+    pdf.set_text_color(*P.INK)
+
+
+def _simple_table(
+    pdf: Any, header: list[str], rows: list[list[str]], widths: tuple[float, ...], size: float
+) -> None:
+    from fpdf.fonts import FontFace
+
+    pdf.set_font(P.FONT, "", size)
+    pdf.set_fill_color(255, 255, 255)
+    with pdf.table(
+        col_widths=widths,
+        width=sum(widths),
+        align="LEFT",
+        text_align="LEFT",
+        line_height=size * 0.46,
+        headings_style=FontFace(emphasis="BOLD", fill_color=P.SHADE),
+        borders_layout="HORIZONTAL_LINES",
+        padding=(0.5, 1),
+    ) as table:
+        table.row(header)
+        for r in rows:
+            table.row(r)
+
+
+class _Flow:
+    """Draws a client page, or only measures it (``draw=False``, using fpdf2's dry runs), so the packet can
+    pick the largest type that keeps each client on one page without drawing it twice."""
+
+    def __init__(self, pdf: Any, draw: bool, max_height: float = 70.0) -> None:
+        self.pdf, self.draw, self.max_height = pdf, draw, max_height
+        self.y = pdf.get_y()
+
+    @property
+    def width(self) -> float:
+        return self.pdf.w - self.pdf.l_margin - self.pdf.r_margin
+
+    def text(self, text: str, size: float, style: str = "", indent: float = 0.0, tag: str = "") -> None:
+        pdf = self.pdf
+        line = size * 0.45
+        pdf.set_font(P.FONT, style, size)
+        w = self.width - indent
+        if self.draw:
+            pdf.set_xy(pdf.l_margin, self.y)
+            if tag:
+                pdf.set_font(P.FONT, "B", size * 0.9)
+                pdf.cell(indent, line, tag)
+                pdf.set_font(P.FONT, style, size)
+            else:
+                pdf.set_x(pdf.l_margin + indent)
+            pdf.multi_cell(w, line, text, new_x="LMARGIN", new_y="NEXT")
+            self.y = pdf.get_y()
+        else:
+            self.y += pdf.multi_cell(w, line, text, dry_run=True, output="HEIGHT")
+
+    def heading(self, text: str, size: float, space_before: float = 1.5) -> None:
+        self.y += space_before
+        self.text(text, size, "B")
+        if self.draw:
+            self.pdf.line(self.pdf.l_margin, self.y + 0.5, self.pdf.w - self.pdf.r_margin, self.y + 0.5)
+        self.y += 1.8
+
+    def image(self, png: bytes | None) -> None:
+        """The charts at full width (at most ``max_height``), keeping their proportions."""
+        if not png:
+            return
+        import struct
+
+        w_px, h_px = struct.unpack(">II", png[16:24])  # PNG header: width and height
+        height = min(self.width * h_px / w_px, self.max_height)
+        width = height * w_px / h_px
+        if self.draw:
+            self.pdf.image(_bytes_io(png), x=self.pdf.l_margin, y=self.y, w=width, h=height)
+        self.y += height + 1
+
+
+def _client_page(flow: _Flow, page: ClientPage, png: bytes | None, scale: float) -> float:
+    """Lay out one client's page from the top; returns the y it ends at."""
+    pdf = flow.pdf
+    first = page.headline
+    episode = first.get("episode")
+    bits = [
+        f"#{page.number} of {page.of}" if page.number else "",
+        f"Clinician {first.get('clinician_id')}" if first.get("clinician_id") else "",
+        f"episode {episode}" if episode is not None and pd.notna(episode) else "",
+        f"last session {pd.Timestamp(first['latest_date']).date().isoformat()}"
+        if "latest_date" in first and pd.notna(first["latest_date"])
+        else "",
+    ]
+    if flow.draw:
+        pdf.set_font(P.FONT, "B", 16)
+        pdf.set_xy(pdf.l_margin, flow.y)
+        pdf.cell(flow.width * 0.35, 8, f"{page.client_id}")
+        pdf.set_font(P.FONT, "", 9.5)
+        pdf.cell(flow.width * 0.65, 8, " · ".join(b for b in bits if b), align="R")
+    flow.y += 9
+    lines = []
+    for _, r in page.rows.iterrows():
+        lines.append(
+            f"{r['measure']}: {_words(r['status'], STATUS_WORDS)} · {_num_text(r['first_score'])} → "
+            f"{_num_text(r['latest_score'])} over {int(r['sessions'])} sessions · "
+            f"{category_label(r['change_category']) or '–'}"
+        )
+    lines.append(
+        f"{_words(first['alliance_status'], ALLIANCE_WORDS)}"
+        + (
+            f" (latest {_num_text(first['latest_alliance'])})"
+            if pd.notna(first.get("latest_alliance"))
+            else ""
+        )
+    )
+    flow.text(" | ".join(lines), 9 * scale)
+    flow.y += 1
+    flow.max_height = 70 * scale
+    flow.image(png)
+
+    flow.heading("Alerts", 11 * scale)
+    if page.facts.alerts:
+        for a in page.facts.alerts:
+            tag = SEVERITY_WORDS.get(a.severity, a.severity.upper())
+            flow.text(f"{a.rule}: {a.message}", 8.5 * scale, indent=18, tag=tag)
+    else:
+        flow.text("No alerts.", 8.5 * scale)
+
+    flow.heading("Discussion guide for the next session", 11 * scale)
+    section = None
+    for p in page.guide:
+        if p.section != section:
+            section = p.section
+            flow.text(SECTION_TITLES[section], 9 * scale, "B")
+        flow.text(f"{p.clinician} [{', '.join(p.triggers)}]", 8.5 * scale, indent=5, tag="☐")
+    return flow.y
+
+
+def _bytes_io(data: bytes):
+    import io
+
+    return io.BytesIO(data)
+
+
+def _best_scale(pdf: Any, page: ClientPage, png: bytes | None) -> float:
+    """The largest type scale (at most 1) at which the client's page ends above the bottom margin.
+
+    Measuring is a dry run of the same layout; heights shrink about in proportion to the scale, so the
+    first guess after an overflow is usually the last.
+    """
+    top, bottom = pdf.t_margin, pdf.h - pdf.b_margin - 6  # room for the page number
+    scale = 1.0
+    while True:
+        pdf.set_y(top)
+        end = _client_page(_Flow(pdf, draw=False), page, png, scale)
+        if end <= bottom or scale <= MIN_SCALE:
+            return scale
+        scale = max(MIN_SCALE, min(scale - 0.03, scale * (bottom - top) / (end - top)))
+
+
+def client_pages(
+    con, registry: Mapping[str, Measure], overview: pd.DataFrame, today: date | None
+) -> list[ClientPage]:
+    """One page's content per client to discuss, most urgent first (the client's flagged rows together)."""
+    from caseload.engine import client_detail
+    from caseload.supervision import clients_to_discuss
+
+    flagged = clients_to_discuss(overview)
+    pages = []
+    for client_id in dict.fromkeys(flagged["client_id"].astype(str)) if not flagged.empty else []:
+        rows = flagged[flagged["client_id"].astype(str) == client_id]
+        detail = client_detail(con, registry, client_id, today=today)
+        if detail is None:
+            continue
+        facts = client_facts(detail, registry)
+        pages.append(ClientPage(client_id, rows, facts, tuple(discussion_guide(facts, registry))))
+    return [replace(p, number=i, of=len(pages)) for i, p in enumerate(pages, start=1)]
+
+
+def supervision_packet_pdf(
+    con,
+    registry: Mapping[str, Measure],
+    clinician_id: str | None = None,
+    today: date | None = None,
+    paper: str = "A4",
+) -> bytes:
+    """The supervision packet as PDF bytes: cover, then one page per client to discuss."""
+    from caseload.engine import caseload_overview
+
+    today = today or date.today()
+    overview = caseload_overview(con, registry, clinician_id=clinician_id, today=today)
+    pages = client_pages(con, registry, overview, today)
+    pdf = P.new_document(paper, title="Supervision packet", subject=f"Clinician {clinician_id or 'all'}")
+    _cover(pdf, overview, pages, clinician_id, today)
+    for page in pages:
+        png = client_charts_png(page)
+        pdf.add_page()
+        scale = _best_scale(pdf, page, png)
+        pdf.set_y(pdf.t_margin)
+        _client_page(_Flow(pdf, draw=True), page, png, scale)
+    _page_numbers(pdf)
+    return P.document_bytes(pdf)
+
+
+def _page_numbers(pdf: Any) -> None:
+    total = pdf.pages_count
+    for n in range(1, total + 1):
+        pdf.page = n
+        pdf.set_auto_page_break(False)
+        pdf.set_xy(pdf.l_margin, pdf.h - 10)
+        pdf.set_font(P.FONT, "", 7.5)
+        pdf.set_text_color(*P.MUTED)
+        pdf.cell(0, 4, f"Supervision packet · page {n} of {total}", align="R")
+    pdf.set_text_color(*P.INK)

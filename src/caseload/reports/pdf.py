@@ -1,0 +1,150 @@
+"""Shared fpdf2 setup for Caseload's PDFs: shipped Unicode font, paper sizes, fixed dates, chart images.
+
+Every PDF is built through ``new_document`` so that the same data always gives the same bytes
+(fixed creation date, fpdf2's content-derived file id) and any character prints (DejaVu Sans, shipped).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+
+FONT = "DejaVu"
+FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}  # each costs ~0.16 s to load: no italic
+# Written into every PDF instead of "now", so that identical data gives identical bytes.
+FIXED_CREATION_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+PAPERS = {"a4": "A4", "letter": "Letter"}
+MARGIN_MM = 15.0
+# Greys that stay distinct when printed on a black-and-white printer.
+INK = (20, 20, 20)
+MUTED = (90, 90, 90)
+RULE = (170, 170, 170)
+SHADE = (235, 235, 235)
+
+
+class ReportError(ValueError):
+    """A report cannot be made from what was asked (unknown paper, unknown client, ...)."""
+
+
+@cache
+def font_dir() -> Path:
+    """The folder holding the shipped DejaVu TTFs (a real path, also for zipped installs)."""
+    resource = files("caseload").joinpath("fonts")
+    with as_file(resource) as path:
+        return Path(path)
+
+
+def paper_format(paper: str) -> str:
+    """fpdf2's name for a paper size given as 'A4' or 'Letter' in any case."""
+    key = str(paper).strip().lower().replace("us ", "").replace("us-", "")
+    if key not in PAPERS:
+        raise ReportError(f"Unknown paper size {paper!r}: use A4 or Letter.")
+    return PAPERS[key]
+
+
+def page_height(paper: str) -> float:
+    """Height of the paper in mm (portrait)."""
+    return {"A4": 297.0, "Letter": 279.4}[paper_format(paper)]
+
+
+def new_document(paper: str = "A4", title: str = "", subject: str = "") -> FPDF:
+    """An empty portrait PDF with the shipped fonts, our margins and a fixed creation date."""
+    pdf = FPDF(orientation="portrait", unit="mm", format=paper_format(paper))
+    for style, name in FONT_FILES.items():
+        pdf.add_font(FONT, style, str(font_dir() / name))
+    pdf.set_creation_date(FIXED_CREATION_DATE)
+    pdf.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
+    pdf.set_auto_page_break(True, margin=MARGIN_MM)
+    pdf.set_creator("Caseload")
+    pdf.set_producer("Caseload (fpdf2)")
+    if title:
+        pdf.set_title(title)
+    if subject:
+        pdf.set_subject(subject)
+    pdf.set_lang("en")
+    pdf.set_text_color(*INK)
+    pdf.set_draw_color(*RULE)
+    pdf.set_font(FONT, "", 10)
+    return pdf
+
+
+def document_bytes(pdf: FPDF) -> bytes:
+    """The finished PDF as bytes."""
+    return bytes(pdf.output())
+
+
+@cache
+def _register_chart_fonts() -> None:
+    import vl_convert as vlc
+
+    vlc.register_font_directory(str(font_dir()))
+
+
+def chart_png(chart: Any, scale: float = 2.0) -> bytes:
+    """An Altair chart (or Vega-Lite dict) as PNG bytes, drawn offline with the shipped font."""
+    import vl_convert as vlc
+
+    _register_chart_fonts()
+    # Unvalidated: Altair's schema check costs more than drawing; the tests validate the same charts.
+    spec = chart.to_dict(validate=False) if hasattr(chart, "to_dict") else dict(chart)
+    config = spec.setdefault("config", {})
+    config.setdefault("font", "DejaVu Sans")
+    return vlc.vegalite_to_png(spec, scale=scale)
+
+
+def image(pdf: FPDF, png: bytes, width: float, height: float | None = None) -> None:
+    """Place PNG bytes at the current position, full ``width`` mm, and move below it."""
+    x, y = pdf.get_x(), pdf.get_y()
+    info = pdf.image(io.BytesIO(png), x=x, y=y, w=width, h=height or 0)
+    pdf.set_xy(pdf.l_margin, y + float(info.rendered_height))
+
+
+def heading(pdf: FPDF, text: str, size: float = 12, space_before: float = 3.0) -> None:
+    """A bold section heading with a thin rule under it."""
+    pdf.ln(space_before)
+    pdf.set_font(FONT, "B", size)
+    pdf.cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
+    y = pdf.get_y() + 0.6
+    pdf.line(pdf.l_margin, y, pdf.w - pdf.r_margin, y)
+    pdf.set_y(y + 1.4)
+    pdf.set_font(FONT, "", 10)
+
+
+def paragraph(pdf: FPDF, text: str, size: float = 10, style: str = "", line: float | None = None) -> None:
+    """Wrapped text across the page width."""
+    pdf.set_font(FONT, style, size)
+    pdf.multi_cell(0, line or size * 0.47, text, new_x="LMARGIN", new_y="NEXT")
+
+
+def bullets(pdf: FPDF, items: list[str], size: float = 10, marker: str = "•", indent: float = 5.0) -> None:
+    """A bulleted list; long items wrap under their own text, not under the bullet."""
+    pdf.set_font(FONT, "", size)
+    line = size * 0.47
+    for text in items:
+        pdf.set_x(pdf.l_margin)
+        pdf.cell(indent, line, marker)
+        pdf.multi_cell(
+            pdf.w - pdf.r_margin - pdf.l_margin - indent, line, text, new_x="LMARGIN", new_y="NEXT"
+        )
+
+
+def checkbox_list(pdf: FPDF, items: list[str], size: float = 10, indent: float = 6.0) -> None:
+    """A list with an empty square before each item, to tick on paper."""
+    pdf.set_font(FONT, "", size)
+    line = size * 0.47
+    for text in items:
+        x, y = pdf.l_margin, pdf.get_y()
+        box = line * 0.8
+        pdf.set_draw_color(*MUTED)
+        pdf.rect(x, y + (line - box) / 2, box, box)
+        pdf.set_draw_color(*RULE)
+        pdf.set_x(x + indent)
+        pdf.multi_cell(
+            pdf.w - pdf.r_margin - pdf.l_margin - indent, line, text, new_x="LMARGIN", new_y="NEXT"
+        )
