@@ -52,11 +52,11 @@ tiles = caseload_tiles(frame)
 cols = st.columns(5)
 cols[0].metric("Active clients", f"{tiles.active_clients:,}", border=True)
 cols[1].metric(
-    "⛔ Off track", f"{tiles.off_track:,}", border=True, help="Active clients off track on any measure"
+    "▼ Off track", f"{tiles.off_track:,}", border=True, help="Active clients off track on any measure"
 )
-cols[2].metric("⚠️ At risk", f"{tiles.at_risk:,}", border=True, help="Active clients at risk, not off track")
+cols[2].metric("⚠ At risk", f"{tiles.at_risk:,}", border=True, help="Active clients at risk, not off track")
 cols[3].metric(
-    "🤝⚠️ Alliance concerns",
+    "⚑ Alliance concerns",
     f"{tiles.alliance_concerns:,}",
     border=True,
     help="Active clients whose latest alliance rating is below the cutoff or dropped",
@@ -141,8 +141,10 @@ event = st.dataframe(
     key="caseload_table",
     on_select="rerun",
     selection_mode="single-row",
+    placeholder="–",
     column_config={
-        "Status": st.column_config.TextColumn("Status", width="small"),
+        "Status": st.column_config.TextColumn("Status", width="medium"),
+        "Alliance": st.column_config.TextColumn("Alliance", width="medium"),
         "First score": st.column_config.NumberColumn(format="%.1f"),
         "Latest score": st.column_config.NumberColumn(format="%.1f"),
         "Change": st.column_config.NumberColumn(format="%+.1f"),

@@ -124,7 +124,7 @@ def test_the_table_shows_status_as_symbol_and_word_and_the_alert_in_words():
         ]
     )
     table = caseload_table(frame)
-    assert table.loc[0, "Status"] == status_label("off_track") == "⛔ Off track"
+    assert table.loc[0, "Status"] == status_label("off_track") == "▼ Off track"
     assert table.loc[0, "Top alert"] == "Score fell below the expected range"
     assert table.loc[0, "Category"] == "Reliably improved"
 

@@ -203,3 +203,33 @@ def test_charts_render_offline_to_png(registry):
     )
     png = vlc.vegalite_to_png(chart.to_dict(), scale=1)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_items_given_as_a_dict_of_item_codes_are_named_by_their_neutral_labels(registry):
+    sessions = pd.DataFrame(
+        {
+            "session": [1, 2],
+            "items": [{"individual": 5.0, "interpersonal": 4.0, "social": None, "overall": 3.0}, None],
+        }
+    )
+    items = charts.items_long(sessions, registry["ORS"])
+    assert list(items["item"]) == ["Individual", "Interpersonal", "Overall"]
+    assert list(items["score"]) == [5.0, 4.0, 3.0]
+
+
+def test_the_off_track_line_is_drawn_when_the_band_has_a_floor(registry):
+    expected = pd.DataFrame(
+        {
+            "session": [1, 2, 3],
+            "low": [18, 19, 20],
+            "median": [18, 21, 22],
+            "high": [18, 23, 25],
+            "floor": [18, 17, 18],
+        }
+    )
+    spec = charts.outcome_chart(_scores([18, 16]), registry["ORS"], expected=expected).to_dict()
+    lines = [layer for layer in spec["layer"] if _mark(layer) == "line" and "strokeDash" in layer["encoding"]]
+    floors = [
+        layer for layer in lines if spec["datasets"][layer["data"]["name"]][0]["series"] == charts.FLOOR
+    ]
+    assert [r["value"] for r in spec["datasets"][floors[0]["data"]["name"]]] == [18, 17, 18]

@@ -47,7 +47,7 @@ def test_workbook_has_the_four_sheets_with_every_row(registry):
     assert len(sheets["Caseload"]) == 3
     assert list(sheets["Caseload"]["Client"]) == ["C01", "C03", "C02"]  # most urgent first
     assert list(sheets["Clients to discuss"]["Client"]) == ["C01", "C03"]
-    assert sheets["Caseload"].loc[0, "Status"] == "⛔ Off track"
+    assert sheets["Caseload"].loc[0, "Status"] == "▼ Off track"
 
 
 def test_headers_are_bold_frozen_filtered_and_columns_fitted(registry):
@@ -61,7 +61,7 @@ def test_headers_are_bold_frozen_filtered_and_columns_fitted(registry):
         for j in range(1, 16)
     }
     assert widths["Top alert"] >= len("Top alert") + 2
-    assert widths["Status"] >= len("⛔ Off track")
+    assert widths["Status"] >= len("▼ Off track")
 
 
 def test_scores_changes_and_percentages_carry_number_formats(registry):

@@ -77,9 +77,9 @@ def test_tiles_match_the_engine(app, expected):
     tiles = caseload_tiles(expected)
     shown = _tiles(app.run())
     assert shown["Active clients"] == str(tiles.active_clients)
-    assert shown["⛔ Off track"] == str(tiles.off_track)
-    assert shown["⚠️ At risk"] == str(tiles.at_risk)
-    assert shown["🤝⚠️ Alliance concerns"] == str(tiles.alliance_concerns)
+    assert shown["▼ Off track"] == str(tiles.off_track)
+    assert shown["⚠ At risk"] == str(tiles.at_risk)
+    assert shown["⚑ Alliance concerns"] == str(tiles.alliance_concerns)
     assert shown["Improved or recovered"] == f"{tiles.improved_share:.0%}"
 
 
@@ -127,7 +127,7 @@ def test_alliance_concern_filter_keeps_rows_with_an_alliance_concern(app, expect
     at.multiselect(key="status_filter").select("alliance_concern").run()
     table = _table(at)
     assert len(table) == int((expected["alliance_status"] == "concern").sum())
-    assert set(table["Alliance"]) == {"🤝⚠️ Alliance concern"}
+    assert set(table["Alliance"]) == {"⚑ Alliance concern"}
 
 
 def test_measure_filter(app, expected):

@@ -22,9 +22,10 @@ BLUE, VERMILLION, ORANGE, GREEN, GREY, BLACK = (
     "#6E6E6E",
     "#111111",
 )
-SCORE, CUTOFF, EXPECTED, FLOOR, ALERT, DROP, ITEM_CUTOFF = (
+SCORE, CUTOFF, ALLIANCE_CUTOFF, EXPECTED, FLOOR, ALERT, DROP, ITEM_CUTOFF = (
     "Client's score",
     "Clinical cutoff",
+    "Alliance cutoff",
     "Expected (median)",
     "Off-track line (10th percentile)",
     "Alert",
@@ -32,6 +33,7 @@ SCORE, CUTOFF, EXPECTED, FLOOR, ALERT, DROP, ITEM_CUTOFF = (
     "Item cutoff",
 )
 _KEY_COLOURS = {
+    ALLIANCE_CUTOFF: VERMILLION,
     FLOOR: BLACK,
     SCORE: BLUE,
     CUTOFF: VERMILLION,
@@ -41,6 +43,7 @@ _KEY_COLOURS = {
     ITEM_CUTOFF: VERMILLION,
 }
 _KEY_DASHES = {
+    ALLIANCE_CUTOFF: [8, 4],
     FLOOR: [6, 2, 1, 2],
     SCORE: [1, 0],
     CUTOFF: [8, 4],
@@ -59,7 +62,14 @@ def _fmt(value: float | None, decimals: int = 1) -> str:
 
 # Viridis from dark to light: perceptually even, readable in greyscale and with colour-vision deficiencies.
 _VIRIDIS = ["#440154", "#3B528B", "#21918C", "#5EC962", "#FDE725"]
-_KEY_SHAPES = {SCORE: "circle", CUTOFF: "stroke", EXPECTED: "stroke", FLOOR: "stroke", ITEM_CUTOFF: "stroke"}
+_KEY_SHAPES = {
+    SCORE: "circle",
+    CUTOFF: "stroke",
+    ALLIANCE_CUTOFF: "stroke",
+    EXPECTED: "stroke",
+    FLOOR: "stroke",
+    ITEM_CUTOFF: "stroke",
+}
 
 
 def _key(series: list[str], orient: str = "bottom") -> tuple[alt.Color, alt.StrokeDash, alt.Shape]:
@@ -79,6 +89,15 @@ def _key(series: list[str], orient: str = "bottom") -> tuple[alt.Color, alt.Stro
             legend=legend,
         ),
     )
+
+
+def _sized(width: int | str, height: int) -> dict[str, object]:
+    """Size properties: with a container width, ``fit-x`` keeps ``height`` as the plot's own height
+    (Streamlit otherwise squeezes title, axes and legend into it and the plot collapses)."""
+    props: dict[str, object] = {"width": width, "height": height}
+    if width == "container":
+        props["autosize"] = alt.AutoSizeParams(type="fit-x", contains="padding")
+    return props
 
 
 def _x_scale(sessions: pd.Series) -> tuple[alt.Scale, alt.Axis]:
@@ -154,10 +173,10 @@ def _marker_layer(
 
 
 def _cutoff_layers(
-    cut: float, x_at: int, x: alt.X, y: alt.Y, colour: alt.Color, dash: alt.StrokeDash
+    cut: float, x_at: int, x: alt.X, y: alt.Y, colour: alt.Color, dash: alt.StrokeDash, name: str = CUTOFF
 ) -> list[alt.Chart]:
     rule = pd.DataFrame(
-        {"value": [cut], "series": [CUTOFF], "session": [x_at], "label": [f"cutoff {_fmt(cut, 2)}"]}
+        {"value": [cut], "series": [name], "session": [x_at], "label": [f"cutoff {_fmt(cut, 2)}"]}
     )
     return [
         alt.Chart(rule).mark_rule(strokeWidth=1.5).encode(y=y, color=colour, strokeDash=dash),
@@ -307,8 +326,7 @@ def outcome_chart(
             else f"Between the dotted lines: {_fmt(rc, 2)} points or less from intake, not a reliable change"
         )
     return alt.layer(*layers).properties(
-        width=width,
-        height=height,
+        **_sized(width, height),
         title=alt.Title(title or f"{measure.code} — {measure.name}", subtitle=subtitle, anchor="start"),
     )
 
@@ -333,13 +351,13 @@ def alliance_chart(
     points["change"] = points["value"].diff()
     marked = _marked_sessions(drops, points)
     cut = measure.cutoff
-    series = [SCORE] + ([CUTOFF] if cut is not None else []) + ([DROP] if not marked.empty else [])
+    series = [SCORE] + ([ALLIANCE_CUTOFF] if cut is not None else []) + ([DROP] if not marked.empty else [])
     colour, dash, shape = _key(series)
     x = _x_axis(points["session"])
     y = _y_axis(measure, title=f"{measure.code} (alliance)")
     layers: list[alt.Chart] = []
     if cut is not None:
-        layers += _cutoff_layers(cut, int(points["session"].max()), x, y, colour, dash)
+        layers += _cutoff_layers(cut, int(points["session"].max()), x, y, colour, dash, ALLIANCE_CUTOFF)
     layers.append(
         alt.Chart(points).mark_line(strokeWidth=2.5).encode(x=x, y=y, color=colour, strokeDash=dash)
     )
@@ -363,8 +381,7 @@ def alliance_chart(
         layers.append(_marker_layer(marked, DROP, x, y, colour, shape))
     subtitle = [f"Below {_fmt(cut, 2)} the alliance deserves a conversation."] if cut is not None else []
     return alt.layer(*layers).properties(
-        width=width,
-        height=height,
+        **_sized(width, height),
         title=alt.Title(title or f"{measure.code} — {measure.name}", subtitle=subtitle, anchor="start"),
     )
 
@@ -453,8 +470,7 @@ def item_heatmap(
         color=alt.condition(alt.datum.bad > 0.55, alt.value("white"), alt.value("black")),
     )
     return alt.layer(cells, text).properties(
-        width=width,
-        height=max(90, 26 * len(labels)),
+        **_sized(width, max(90, 26 * len(labels))),
         title=alt.Title(
             title or f"{measure.code} items by session",
             subtitle=["Darker cells are worse; each cell shows its score."],

@@ -26,26 +26,28 @@ class StatusStyle:
 
 # Colours from the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies);
 # shapes differ too, so a greyscale print still tells the statuses apart.
+# Symbols are plain text glyphs that common fonts (DejaVu, the system UI fonts) carry, not colour emoji:
+# a machine without an emoji font would show empty boxes, and a greyscale print would lose the colour.
 STATUS = {
-    "off_track": StatusStyle("⛔", "Off track", 0, "#D55E00", "triangle-down"),
-    "at_risk": StatusStyle("⚠️", "At risk", 1, "#E69F00", "diamond"),
-    "on_track": StatusStyle("✅", "On track", 3, "#009E73", "circle"),
-    "not_enough_data": StatusStyle("…", "Not enough data", 4, "#999999", "square"),
+    "off_track": StatusStyle("▼", "Off track", 0, "#D55E00", "triangle-down"),
+    "at_risk": StatusStyle("⚠", "At risk", 1, "#E69F00", "diamond"),
+    "on_track": StatusStyle("✔", "On track", 3, "#009E73", "circle"),
+    "not_enough_data": StatusStyle("○", "Not enough data", 4, "#999999", "square"),
 }
 
 ALLIANCE = {
-    "concern": StatusStyle("🤝⚠️", "Alliance concern", 2, "#CC79A7", "triangle-down"),
-    "ok": StatusStyle("🤝", "Alliance OK", 5, "#0072B2", "circle"),
+    "concern": StatusStyle("⚑", "Alliance concern", 2, "#CC79A7", "triangle-down"),
+    "ok": StatusStyle("✓", "Alliance OK", 5, "#0072B2", "circle"),
     "not_rated": StatusStyle("–", "Alliance not rated", 6, "#999999", "square"),
 }
 
 # Same order as caseload.alerts.SEVERITIES: a critical alert (an endorsed risk item) outranks everything.
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-SEVERITY_SYMBOL = {"critical": "🚨", "high": "⛔", "medium": "⚠️", "low": "ℹ️", "info": "ℹ️"}
+SEVERITY_SYMBOL = {"critical": "‼", "high": "▼", "medium": "⚠", "low": "ℹ", "info": "ℹ"}
 
 
 def status_label(status: object) -> str:
-    """'⛔ Off track' for 'off_track'; unknown or missing statuses are shown as they are, never dropped."""
+    """'▼ Off track' for 'off_track'; unknown or missing statuses are shown as they are, never dropped."""
     style = STATUS.get(str(status)) if status is not None else None
     if style is None:
         return "…" if status is None else str(status).replace("_", " ").capitalize()
@@ -53,7 +55,7 @@ def status_label(status: object) -> str:
 
 
 def alliance_label(status: object) -> str:
-    """'🤝⚠️ Alliance concern' for 'concern'."""
+    """'⚑ Alliance concern' for 'concern'."""
     style = ALLIANCE.get(str(status)) if status is not None else None
     if style is None:
         return "–" if status is None else str(status).replace("_", " ").capitalize()
