@@ -81,3 +81,13 @@ def test_cache_keys_differ_between_viewers_who_see_different_clients():
     a2 = Viewer("ann2", "clinician", frozenset({"T01"}))
     assert a.cache_key() != b.cache_key() != Viewer.everyone().cache_key()
     assert a.cache_key() == a2.cache_key()  # same rights, same cached results
+
+
+def test_store_ratings_returns_only_the_viewers_rows(store):
+    from caseload.store import ratings
+
+    ann = Viewer("ann", "clinician", frozenset({"T01"}))
+    assert set(ratings(store, viewer=ann)["clinician_id"]) == {"T01"}
+    assert ratings(store, client_id="C101", viewer=ann).empty
+    assert len(ratings(store)) == 7  # the default viewer is everyone (sign-in off)
+    assert len(ratings(store, clinician_id="T02", viewer=ann)) == 0  # a filter cannot widen the view

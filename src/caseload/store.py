@@ -11,9 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
+
+if TYPE_CHECKING:
+    from caseload.access import Viewer
 
 SCHEMA_VERSION = 2
 DB_ENV = "CASELOAD_DB"
@@ -230,9 +234,13 @@ def ratings(
     client_id: str | None = None,
     clinician_id: str | None = None,
     measure: str | None = None,
+    viewer: Viewer | None = None,
 ) -> pd.DataFrame:
-    """Stored ratings in the canonical long layout, ordered by client, measure, rater and session."""
-    where, params = ["true"], []
+    """Stored ratings the viewer may see (default: all), canonical long layout, by client, measure, rater, session."""
+    from caseload.access import Viewer, clinician_condition
+
+    condition, params = clinician_condition(viewer or Viewer.everyone())
+    where = [condition]
     for column, value in (("client_id", client_id), ("clinician_id", clinician_id), ("measure", measure)):
         if value is not None:
             where.append(f"{column} = ?")
