@@ -172,3 +172,18 @@ def test_backup_check_and_restore_from_the_command_line(db_path, capsys, monkeyp
     code, out, _ = run(capsys, monkeypatch, "restore", "latest", *db)
     assert code == 0 and f"{len(TWO_CLINICIANS)} ratings" in out and "is kept as" in out
     assert len(backup.list_backups(db_path)) == 1
+
+
+def test_session_timeouts_can_be_shown_and_set(db_path, capsys, monkeypatch):
+    db = ["--db", str(db_path)]
+    code, out, _ = run(capsys, monkeypatch, "user", "timeouts", *db)
+    assert "after 30 minutes without use, and 12 hours after sign-in" in out
+    code, out, _ = run(
+        capsys, monkeypatch, "user", "timeouts", "--idle-minutes", "10", "--max-hours", "8", *db
+    )
+    assert code == 0 and "after 10 minutes without use, and 8 hours" in out
+    con = store.connect(db_path)
+    assert [t.total_seconds() for t in auth.session_limits(con)] == [600, 8 * 3600]
+    con.close()
+    code, _, err = run(capsys, monkeypatch, "user", "timeouts", "--idle-minutes", "0", *db)
+    assert code == 2 and "between 1 and 1440" in err

@@ -47,6 +47,7 @@ def _read_password(args: argparse.Namespace, username: str) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     """Add, remove, list users, change a password or whom a supervisor supervises."""
     from caseload import audit, auth
+    from caseload.store import set_setting
 
     con = _store(args)
     try:
@@ -84,6 +85,20 @@ def cmd_user(args: argparse.Namespace) -> int:
             auth.set_password(con, args.username, _read_password(args, args.username))
             audit.record(con, audit.COMMAND_LINE, "password_change", user=args.username)
             print(f"Changed the password of {args.username}; their open sessions were ended.")
+        elif args.action == "timeouts":
+            if args.idle_minutes is not None:
+                if not 1 <= args.idle_minutes <= 24 * 60:
+                    raise auth.AuthError("--idle-minutes must be between 1 and 1440")
+                set_setting(con, "auth.idle_minutes", str(args.idle_minutes))
+            if args.max_hours is not None:
+                if not 0.1 <= args.max_hours <= 24 * 7:
+                    raise auth.AuthError("--max-hours must be between 0.1 and 168")
+                set_setting(con, "auth.max_hours", f"{args.max_hours:g}")
+            idle, lifetime = auth.session_limits(con)
+            print(
+                f"Sessions end after {idle.total_seconds() / 60:g} minutes without use, "
+                f"and {lifetime.total_seconds() / 3600:g} hours after sign-in at the latest."
+            )
         elif args.action == "supervise":
             user = auth.set_supervisees(con, args.username, args.codes)
             audit.record(
@@ -187,7 +202,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def add_team_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Register the team subcommands on the ``caseload`` parser."""
-    from caseload.auth import ROLES
+    from caseload.auth import IDLE_MINUTES, MAX_HOURS, ROLES
 
     p = sub.add_parser("user", help="users for sign-in (adding the first turns sign-in on)")
     users = p.add_subparsers(dest="action", required=True)
@@ -211,6 +226,13 @@ def add_team_commands(sub: argparse._SubParsersAction, common: argparse.Argument
     )
     q.add_argument("username")
     q.add_argument("codes", nargs="*", metavar="CODE")
+    q = users.add_parser("timeouts", parents=[common], help="show or set when sign-in sessions end")
+    q.add_argument(
+        "--idle-minutes", type=int, help=f"end a session unused this long (default {IDLE_MINUTES})"
+    )
+    q.add_argument(
+        "--max-hours", type=float, help=f"end any session this long after sign-in (default {MAX_HOURS})"
+    )
     p.set_defaults(func=cmd_user)
 
     p = sub.add_parser("audit", parents=[common], help="the audit trail: who did what, when")
