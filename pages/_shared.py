@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from caseload.access import Viewer, can_see_client, visible_client_ids, visible_clinician_ids
 from caseload.measures import Measure, MeasureError, load_measures
 from caseload.store import DB_ENV, StoreError, connect, default_db_path
 
@@ -103,23 +104,32 @@ def _cache_key(con: duckdb.DuckDBPyConnection) -> tuple:
 def _cached_overview(
     _con: duckdb.DuckDBPyConnection,
     _registry: dict[str, Measure],
+    _viewer: Viewer,
     key: tuple,
+    scope: tuple,
     clinician_id: str | None,
     active_only: bool,
 ) -> pd.DataFrame:
     from caseload.engine import caseload_overview
 
-    return caseload_overview(_con, _registry, clinician_id=clinician_id, active_only=active_only)
+    frame = caseload_overview(_con, _registry, clinician_id=clinician_id, active_only=active_only)
+    if _viewer.sees_all:
+        return frame
+    return frame[frame["clinician_id"].isin(sorted(_viewer.clinician_ids or []))].reset_index(drop=True)
 
 
 def overview(
     con: duckdb.DuckDBPyConnection,
     registry: dict[str, Measure],
+    viewer: Viewer,
     clinician_id: str | None = None,
     active_only: bool = False,
 ) -> pd.DataFrame:
-    """The engine's caseload overview, cached until the store's data version (or the day) changes."""
-    return _cached_overview(con, registry, _cache_key(con), clinician_id, active_only)
+    """The engine's caseload overview as far as the viewer may see it (rows of their clinician codes),
+    cached until the store's data version (or the day) changes."""
+    return _cached_overview(
+        con, registry, viewer, _cache_key(con), viewer.cache_key(), clinician_id, active_only
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -132,43 +142,51 @@ def _cached_client_detail(
 
 
 def client_detail(
-    con: duckdb.DuckDBPyConnection, registry: dict[str, Measure], client_id: str
+    con: duckdb.DuckDBPyConnection, registry: dict[str, Measure], client_id: str, viewer: Viewer
 ) -> dict | None:
-    """The engine's view of one client (sessions, expected band, alerts), cached like the overview."""
+    """The engine's view of one client (sessions, expected band, alerts), cached like the overview;
+    None when the viewer may not see the client (as if it did not exist)."""
+    if not viewer.sees_all and not can_see_client(con, viewer, client_id):
+        return None
     return _cached_client_detail(con, registry, _cache_key(con), client_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _cached_clinicians(_con: duckdb.DuckDBPyConnection, key: tuple) -> list[str]:
-    rows = _con.execute(
-        "select distinct clinician_id from ratings where clinician_id is not null order by 1"
-    ).fetchall()
-    return [r[0] for r in rows]
+def _cached_clinicians(
+    _con: duckdb.DuckDBPyConnection, _viewer: Viewer, key: tuple, scope: tuple
+) -> list[str]:
+    return visible_clinician_ids(_con, _viewer)
 
 
-def clinicians(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Clinician codes in the store, sorted."""
-    return _cached_clinicians(con, _cache_key(con))
+def clinicians(con: duckdb.DuckDBPyConnection, viewer: Viewer) -> list[str]:
+    """Clinician codes in the store that the viewer may see, sorted."""
+    return _cached_clinicians(con, viewer, _cache_key(con), viewer.cache_key())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _cached_client_ids(_con: duckdb.DuckDBPyConnection, key: tuple) -> list[str]:
-    return [r[0] for r in _con.execute("select distinct client_id from ratings order by 1").fetchall()]
+def _cached_client_ids(
+    _con: duckdb.DuckDBPyConnection, _viewer: Viewer, key: tuple, scope: tuple
+) -> list[str]:
+    return visible_client_ids(_con, _viewer)
 
 
-def client_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Client codes in the store, sorted."""
-    return _cached_client_ids(con, _cache_key(con))
+def client_ids(con: duckdb.DuckDBPyConnection, viewer: Viewer) -> list[str]:
+    """Client codes with at least one rating the viewer may see, sorted."""
+    return _cached_client_ids(con, viewer, _cache_key(con), viewer.cache_key())
 
 
-def load_sample_caseload(con: duckdb.DuckDBPyConnection, registry: dict[str, Measure]) -> None:
+def load_sample_caseload(
+    con: duckdb.DuckDBPyConnection, registry: dict[str, Measure], viewer: Viewer
+) -> None:
     """Import the synthetic sample caseload into the store (an import like any other, so it can be undone)."""
+    from caseload import audit
     from caseload.sample import load_sample
 
-    load_sample(con, registry, n_clients=SAMPLE_CLIENTS)
+    report = load_sample(con, registry, n_clients=SAMPLE_CLIENTS)
+    audit.record(con, viewer.username, "load_sample", ratings=int(getattr(report, "records_added", 0) or 0))
 
 
-def show_start_screen(con: duckdb.DuckDBPyConnection, registry: dict[str, Measure]) -> None:
+def show_start_screen(con: duckdb.DuckDBPyConnection, registry: dict[str, Measure], viewer: Viewer) -> None:
     """What a new user sees instead of empty tables: load the synthetic sample, or import an export."""
     st.info(
         "The store is empty: there are no ratings yet. Start with the sample caseload to look around, "
@@ -189,9 +207,10 @@ def show_start_screen(con: duckdb.DuckDBPyConnection, registry: dict[str, Measur
             type="primary",
             key="load_sample",
             help="Adds synthetic (made-up) clients to the store, labelled as sample data.",
+            disabled=not viewer.is_admin,
         ):
             with st.spinner("Creating the synthetic sample caseload…"):
-                load_sample_caseload(con, registry)
+                load_sample_caseload(con, registry, viewer)
             st.session_state["sample_loaded"] = True
             st.rerun()
     with right:
@@ -200,7 +219,10 @@ def show_start_screen(con: duckdb.DuckDBPyConnection, registry: dict[str, Measur
             "CSV or Excel exports with one row per session (or one column per item). Direct identifiers "
             "(names, e-mails, birth dates) are refused. Nothing leaves this computer."
         )
-        st.page_link(IMPORT_PAGE, label="Import your export", icon=":material/upload_file:")
+        if viewer.is_admin:
+            st.page_link(IMPORT_PAGE, label="Import your export", icon=":material/upload_file:")
+        else:
+            st.caption("Imports are done by your Caseload admin.")
     st.caption(f"Store: `{db_path()}`")
 
 

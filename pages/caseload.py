@@ -15,6 +15,7 @@ from caseload.views import (
     most_urgent_first,
     status_filter_label,
 )
+from pages._auth import audit_once, require_viewer
 from pages._shared import (
     CLIENT_PAGE,
     clinicians,
@@ -29,15 +30,16 @@ from pages._shared import (
 PAGE_SIZE = 500
 ALL = "All clinicians"
 
+viewer = require_viewer()
 st.title("Caseload")
 con = get_connection()
 registry = get_registry()
 if store_is_empty(con):
-    show_start_screen(con, registry)
+    show_start_screen(con, registry, viewer)
     st.stop()
 sample_notice(con)
 
-team = clinicians(con)
+team = clinicians(con, viewer)
 top = st.columns([2, 2, 2])
 clinician = top[0].selectbox(
     "Clinician",
@@ -46,7 +48,8 @@ clinician = top[0].selectbox(
     bind="query-params",
     help="Choose a clinician to see their caseload; the URL remembers the choice.",
 )
-frame = overview(con, registry, clinician_id=None if clinician == ALL else clinician)
+frame = overview(con, registry, viewer, clinician_id=None if clinician == ALL else clinician)
+audit_once(viewer, "view_caseload")
 
 tiles = caseload_tiles(frame)
 cols = st.columns(5)

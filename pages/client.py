@@ -10,6 +10,7 @@ import streamlit as st
 
 from caseload import charts
 from caseload.alerts import RULES
+from caseload.audit import AuditError
 from caseload.labels import SEVERITY_SYMBOL, alliance_label, category_label, status_label
 from caseload.views import (
     band_caption,
@@ -21,6 +22,7 @@ from caseload.views import (
     ratings_frame,
     session_table,
 )
+from pages._auth import audit_once, require_viewer
 from pages._shared import (
     client_detail,
     client_ids,
@@ -34,15 +36,16 @@ from pages._shared import (
 MANY_CLIENTS = 5000  # above this a text box replaces the drop-down (sending every code each rerun is slow)
 ALLIANCE_MARKED = ("alliance_drop",)
 
+viewer = require_viewer()
 st.title("Client")
 con = get_connection()
 registry = get_registry()
 if store_is_empty(con):
-    show_start_screen(con, registry)
+    show_start_screen(con, registry, viewer)
     st.stop()
 sample_notice(con)
 
-ids = client_ids(con)
+ids = client_ids(con, viewer)
 known = set(ids)
 wanted = st.query_params.get("client")
 if wanted and wanted not in known:
@@ -65,10 +68,14 @@ if client is None:
     st.info("Choose a client, or open one from the Caseload page.", icon=":material/person_search:")
     st.stop()
 
-detail = client_detail(con, registry, client)
+detail = client_detail(con, registry, client, viewer)
 if detail is None or not detail.get("episodes"):
     st.warning(f"No ratings are stored for {client}.", icon=":material/person_off:")
     st.stop()
+try:
+    audit_once(viewer, "view_client", client_id=client)
+except AuditError:  # a code the audit trail cannot hold verbatim is still recorded as a client view
+    audit_once(viewer, "view_client")
 
 episodes = detail["episodes"]
 episode = episodes[-1]

@@ -7,8 +7,10 @@ import streamlit as st
 
 from caseload import __version__
 from caseload.store import counts
+from pages._auth import require_viewer
 from pages._shared import db_path, get_connection, get_registry, measures_file
 
+viewer = require_viewer()
 st.title("Measures & about")
 registry = get_registry()
 
@@ -91,12 +93,15 @@ if measures_file():
 st.subheader("About this installation")
 con = get_connection()
 held = counts(con)
-st.markdown(
-    f"- **Store:** `{db_path()}` (one DuckDB file; choose another with `caseload app --db FILE` "
-    "or the `CASELOAD_DB` environment variable)\n"
+holds = (
     f"- **Holds:** {held['ratings']:,} ratings of {held['clients']:,} clients from "
     f"{held['clinicians']:,} clinicians, in {held['imports']:,} imports\n"
-    f"- **Caseload version:** {__version__}\n"
+    if viewer.sees_all  # store-wide totals are for those who may see the whole store
+    else ""
+)
+st.markdown(
+    f"- **Store:** `{db_path()}` (one DuckDB file; choose another with `caseload app --db FILE` "
+    "or the `CASELOAD_DB` environment variable)\n" + holds + f"- **Caseload version:** {__version__}\n"
     "- **Privacy:** the app listens on this computer only (127.0.0.1), sends no usage statistics and "
     "refuses files with direct identifiers. Back up the store file like any clinical record."
 )

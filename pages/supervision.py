@@ -7,6 +7,7 @@ import streamlit as st
 from caseload.reports.excel import caseload_workbook
 from caseload.supervision import MIN_N, TOO_FEW, clients_to_discuss, clinician_summary, summary_table
 from caseload.views import caseload_table
+from pages._auth import audit_action, audit_once, require_viewer
 from pages._shared import (
     CLIENT_PAGE,
     get_connection,
@@ -17,15 +18,17 @@ from pages._shared import (
     store_is_empty,
 )
 
+viewer = require_viewer()
 st.title("Supervision")
 con = get_connection()
 registry = get_registry()
 if store_is_empty(con):
-    show_start_screen(con, registry)
+    show_start_screen(con, registry, viewer)
     st.stop()
 sample_notice(con)
 
-frame = overview(con, registry)
+frame = overview(con, registry, viewer)
+audit_once(viewer, "view_supervision")
 outcome_measures = (
     frame["measure"].value_counts().index.tolist() if not frame.empty else []
 )  # most used first
@@ -116,7 +119,7 @@ st.download_button(
     file_name=f"caseload_supervision_{code}.xlsx",
     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     icon=":material/download:",
-    on_click="ignore",
+    on_click=lambda: audit_action(viewer, "export", rows=len(frame)),
     key="excel_download",
 )
 st.caption("Sheets: Caseload (every client and measure), Supervision, Clients to discuss, About.")

@@ -51,7 +51,17 @@ def _open(db: Path, monkeypatch, client: str | None = None, **params: str) -> Ap
 
 
 def _charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    """The Vega-Lite specs on the page, with the datasets Streamlit ships apart put back by name."""
+    import pyarrow as pa
+
+    specs = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        spec["datasets"] = {
+            ds.name: pa.ipc.open_stream(ds.data.data).read_all().to_pylist() for ds in chart.proto.datasets
+        }
+        specs.append(spec)
+    return specs
 
 
 def _titles(specs: list[dict]) -> list[str]:
