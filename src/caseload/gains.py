@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from caseload.measures import Z_CRIT
@@ -247,8 +248,12 @@ def count_intervals(series: Sequence[Sequence[float | None]], **criteria: Any) -
     }
 
 
+@lru_cache(maxsize=1024)
 def t_quantile(p: float, df: float) -> float:
-    """Quantile of Student's t distribution (what R's qt gives), by bisection on the exact CDF."""
+    """Quantile of Student's t distribution (what R's qt gives), by bisection on the exact CDF.
+
+    Cached: a caseload asks for the same few (p, df) pairs thousands of times (13 s of 20 s for 2,000 clients).
+    """
     if not 0 < p < 1 or not df > 0:
         raise GainsError(f"t quantile needs 0 < p < 1 and df > 0, got p={p}, df={df}")
     if p == 0.5:
