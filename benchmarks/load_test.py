@@ -1,0 +1,510 @@
+"""Load test: 20 concurrent app sessions browse the Caseload and Client pages while an import runs.
+
+A real Caseload server (``streamlit run app.py``) listens on 127.0.0.1 with sign-in on. Each session is a
+WebSocket client speaking Streamlit's own protocol (the browser's BackMsg/ForwardMsg protobufs): it
+signs in through the sign-in form as one user (clinicians, supervisors, an admin), then loads the
+Caseload page and Client pages (``?client=CODE`` for clients it may see, and now and then one it may
+not) until the time or page budget is spent. A page's latency runs from the request to the server's
+"script finished". A few seconds in, an import of a large export starts *inside the server process*
+(the store file can only be open in one process, so an import always runs there, as from the Import
+page), so sessions browse before, during and after it.
+
+Errors: a page that raised, a server-side compile error, a timeout, a dropped connection, a failed
+sign-in, and - checked on every table a session receives - any row of a clinician the signed-in user
+may not see, or a client page that shows a forbidden client. Target: no errors, p95 < 2 s.
+
+Loopback only; bounded in sessions (20), time (--duration, default 90 s) and pages per session.
+
+    python benchmarks/load_test.py [--sessions 20] [--duration 90] [--clients 600] [--import-rows 120000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"
+PASSWORD = "load-test password 1"
+TIMEOUT = 60.0  # a page slower than this counts as an error
+TARGET_P95 = 2.0
+
+
+# ------------------------------------------------------------------ server side (a separate process)
+
+
+def serve(db: str, port: int, import_file: str, trigger: str, done: str, deadline: float) -> None:
+    """Run the app server; when ``trigger`` appears, import ``import_file`` in this process and report."""
+    from streamlit.web import cli as stcli
+
+    def importer() -> None:
+        from caseload.ingest import import_file as run_import
+        from caseload.measures import load_measures
+        from caseload.store import connect
+
+        while not Path(trigger).exists():
+            if time.time() > deadline:
+                return
+            time.sleep(0.05)
+        con = connect(db)  # same process, same config: DuckDB shares the app's database instance
+        started = time.time()
+        try:
+            report = run_import(con, Path(import_file), registry=load_measures(), actor="load-test")
+            result = {
+                "seconds": time.time() - started,
+                "rows_imported": report.rows_imported,
+                "started": started,
+            }
+        except Exception as exc:  # noqa: BLE001 - reported to the driver
+            result = {"error": f"{type(exc).__name__}: {exc}", "started": started}
+        Path(done).write_text(json.dumps(result))
+
+    threading.Thread(target=importer, daemon=True).start()
+    os.environ["CASELOAD_DB"] = db
+    sys.argv = [
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address=127.0.0.1",
+        f"--server.port={port}",
+        "--server.headless=true",
+        "--browser.gatherUsageStats=false",
+        "--server.fileWatcherType=none",
+        "--logger.level=warning",
+    ]
+    sys.exit(stcli.main())
+
+
+# ------------------------------------------------------------------ data
+
+
+def build_store(folder: Path, n_clients: int, import_rows: int) -> tuple[Path, Path, dict[str, list[str]]]:
+    """The practice's store (synthetic sample caseload), the users, and a large export to import later."""
+    import numpy as np
+    import pandas as pd
+    from argon2 import PasswordHasher  # noqa: F401 - production hashing stays on: sign-in cost is real
+
+    from caseload import auth
+    from caseload.ingest import import_file
+    from caseload.measures import load_measures
+    from caseload.sample import generate_caseload, sample_csv_bytes
+    from caseload.store import connect
+
+    db = folder / "practice.duckdb"
+    con = connect(db)
+    ratings = generate_caseload(n_clients, seed=11)
+    import_file(con, sample_csv_bytes(ratings), file_name="practice.csv", registry=load_measures())
+    codes = [r[0] for r in con.execute("select distinct clinician_id from ratings order by 1").fetchall()]
+    auth.add_user(con, "admin", PASSWORD, "admin")
+    users: dict[str, list[str]] = {"admin": []}
+    for code in codes:
+        name = f"clin-{code.lower()}"
+        auth.add_user(con, name, PASSWORD, "clinician", clinician_id=code)
+        users[name] = [code]
+    half = len(codes) // 2
+    for name, team in (("sup-a", codes[:half]), ("sup-b", codes[half:])):
+        auth.add_user(con, name, PASSWORD, "supervisor", supervises=team)
+        users[name] = list(team)
+    con.close()
+
+    # The export imported during the test: new clients of the same clinicians, canonical long layout.
+    rng = np.random.default_rng(5)
+    per_client = 20  # 10 sessions x ORS/SRS
+    n = max(1, import_rows // per_client)
+    client = np.repeat(np.arange(n), per_client)
+    session = np.tile(np.repeat(np.arange(1, 11), 2), n)
+    items = np.round(rng.uniform(0, 10, (len(client), 4)), 1)
+    frame = pd.DataFrame(
+        {
+            "client_id": pd.Series(client).map(lambda i: f"L{i:06d}"),
+            "clinician_id": pd.Series(client % len(codes)).map(lambda i: codes[i]),
+            "session_date": (
+                pd.Timestamp("2026-03-02") + pd.to_timedelta((session - 1) * 7, unit="D")
+            ).strftime("%Y-%m-%d"),
+            "session_number": session,
+            "measure": np.tile(np.array(["ORS", "SRS"]), n * 10),
+        }
+    )
+    for k in range(4):
+        frame[f"item_{k + 1}"] = items[:, k]
+    frame["total"] = np.round(items.sum(axis=1), 1)
+    export = folder / "big_export.csv"
+    frame.to_csv(export, index=False)
+    return db, export, users
+
+
+def clients_by_clinician(db: Path) -> dict[str, list[str]]:
+    """Client codes per clinician code, read before the server opens the store."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("select clinician_id, client_id from ratings group by all order by all").fetchall()
+    finally:
+        con.close()
+    out: dict[str, list[str]] = {}
+    for code, client in rows:
+        out.setdefault(code, []).append(client)
+    return out
+
+
+# ------------------------------------------------------------------ client side
+
+
+@dataclass
+class Sample:
+    session: int
+    user: str
+    kind: str
+    started: float
+    seconds: float
+    error: str | None = None
+
+
+@dataclass
+class Session:
+    index: int
+    user: str
+    allowed: set[str] | None  # clinician codes the user may see; None = everything
+    own_clients: list[str]
+    other_clients: list[str]
+    samples: list[Sample] = field(default_factory=list)
+
+
+def _dataframes(elements: list) -> list:
+    import pyarrow as pa
+
+    tables = []
+    for element in elements:
+        if element.WhichOneof("type") != "dataframe":
+            continue
+        data = element.dataframe.arrow_data.data
+        if data:
+            tables.append(pa.ipc.open_stream(data).read_all())
+    return tables
+
+
+async def run_page(ws, page: str, query: str, widgets: list | None = None) -> tuple[list, str | None]:
+    """One page run: (elements received, error or None)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    msg = BackMsg()
+    msg.rerun_script.page_name = page
+    msg.rerun_script.query_string = query
+    if widgets:
+        msg.rerun_script.widget_states.widgets.extend(widgets)
+    await ws.send(msg.SerializeToString())
+    elements, error = [], None
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return elements, "timeout"
+        try:
+            raw = await asyncio.wait_for(ws.recv(), timeout=remaining)
+        except TimeoutError:
+            return elements, "timeout"
+        fwd = ForwardMsg.FromString(raw)
+        kind = fwd.WhichOneof("type")
+        if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+            element = fwd.delta.new_element
+            elements.append(element)
+            if element.WhichOneof("type") == "exception":
+                error = error or f"exception: {element.exception.type}: {element.exception.message[:120]}"
+        elif kind == "page_not_found":
+            error = error or f"page not found: {page}"
+        elif kind == "script_finished":
+            status = fwd.script_finished
+            if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                elements = []  # st.rerun(): the next run follows on the same connection and replaces this one
+                continue
+            if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                error = error or "compile error"
+            return elements, error
+
+
+async def sign_in(ws, s: Session) -> str | None:
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    elements, error = await run_page(ws, "", "")
+    if error:
+        return error
+    ids = {}
+    for e in elements:
+        kind = e.WhichOneof("type")
+        if kind == "text_input":
+            ids[e.text_input.label] = e.text_input.id
+        elif kind == "button" and e.button.is_form_submitter:
+            ids["submit"] = e.button.id
+    if not {"Username", "Password", "submit"} <= set(ids):
+        return f"no sign-in form (saw {sorted(ids)})"
+    widgets = [
+        WidgetState(id=ids["Username"], string_value=s.user),
+        WidgetState(id=ids["Password"], string_value=PASSWORD),
+        WidgetState(id=ids["submit"], trigger_value=True),
+    ]
+    elements, error = await run_page(ws, "", "", widgets)
+    if error:
+        return error
+    titles = [e.heading.body for e in elements if e.WhichOneof("type") == "heading"]
+    if "Sign in to Caseload" in titles:
+        alerts = [e.alert.body for e in elements if e.WhichOneof("type") == "alert"]
+        return f"sign-in refused: {alerts}"
+    return None
+
+
+def leak(s: Session, elements: list, forbidden_client: str | None) -> str | None:
+    """A row or a client page the signed-in user may not see, if any."""
+    if s.allowed is None:
+        return None
+    for table in _dataframes(elements):
+        for column in ("Clinician", "clinician_id"):
+            if column in table.column_names:
+                seen = {v for v in table.column(column).to_pylist() if v is not None}
+                if seen - s.allowed:
+                    return f"leak: clinician rows {sorted(seen - s.allowed)[:3]} shown to {s.user}"
+        for column in ("Client", "client_id"):
+            if forbidden_client and column in table.column_names:
+                if forbidden_client in set(table.column(column).to_pylist()):
+                    return f"leak: client {forbidden_client} shown to {s.user}"
+    if forbidden_client:  # a client who is not theirs: nothing but a notice and the client chooser
+        for e in elements:
+            kind = e.WhichOneof("type")
+            if kind in ("dataframe", "arrow_vega_lite_chart", "vega_lite_chart", "metric", "table"):
+                return f"leak: {kind} shown for client {forbidden_client} to {s.user}"
+            if kind == "heading" and forbidden_client in e.heading.body:
+                return f"leak: client {forbidden_client} heading shown to {s.user}"
+    return None
+
+
+async def browse(s: Session, url: str, stop_at: float, max_pages: int, rng: random.Random) -> None:
+    import websockets
+
+    try:
+        async with websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=30) as ws:
+            t0 = time.time()
+            error = await sign_in(ws, s)
+            s.samples.append(Sample(s.index, s.user, "sign-in", t0, time.time() - t0, error))
+            if error:
+                return
+            for n in range(max_pages):
+                if time.time() >= stop_at:
+                    break
+                forbidden = None
+                if n % 3 == 0:
+                    kind, page, query = "caseload", "", ""
+                elif s.allowed is not None and s.other_clients and n % 9 == 5:
+                    forbidden = rng.choice(s.other_clients)
+                    kind, page, query = "client (not theirs)", "client", f"client={forbidden}"
+                else:
+                    kind, page, query = "client", "client", f"client={rng.choice(s.own_clients)}"
+                t0 = time.time()
+                elements, error = await run_page(ws, page, query)
+                seconds = time.time() - t0
+                error = error or leak(s, elements, forbidden)
+                s.samples.append(Sample(s.index, s.user, kind, t0, seconds, error))
+                await asyncio.sleep(rng.uniform(0.2, 1.0))  # a person reads the page before clicking on
+    except Exception as exc:  # noqa: BLE001 - a dropped connection is an error of the run
+        s.samples.append(
+            Sample(s.index, s.user, "connection", time.time(), 0.0, f"{type(exc).__name__}: {exc}")
+        )
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not become healthy")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=90.0, help="seconds of browsing (bounded)")
+    parser.add_argument("--max-pages", type=int, default=60, help="pages per session at most")
+    parser.add_argument("--clients", type=int, default=600, help="clients in the practice's store")
+    parser.add_argument(
+        "--import-rows", type=int, default=120_000, help="rows of the export imported meanwhile"
+    )
+    parser.add_argument(
+        "--import-after", type=float, default=10.0, help="seconds into browsing the import starts"
+    )
+    parser.add_argument("--json", help="write the figures to this file as JSON")
+    parser.add_argument("--serve", nargs=6, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        db, port, export, trigger, done, deadline = args.serve
+        serve(db, int(port), export, trigger, done, float(deadline))
+        return 0
+    if not 1 <= args.sessions <= 50 or not 1 <= args.duration <= 600:
+        parser.error("at most 50 sessions and 600 s: this test is bounded")
+
+    with tempfile.TemporaryDirectory(prefix="caseload-load-") as tmp:
+        folder = Path(tmp)
+        t0 = time.time()
+        db, export, users = build_store(folder, args.clients, args.import_rows)
+        by_code = clients_by_clinician(db)
+        print(
+            f"store: {args.clients} clients, {len(users) - 3} clinicians; export {args.import_rows:,} rows "
+            f"(built in {time.time() - t0:.0f} s)",
+            flush=True,
+        )
+        every = sorted({c for cs in by_code.values() for c in cs})
+        # Sessions: the admin, both supervisors, the rest clinicians (round robin over clinician accounts).
+        clinicians = [u for u in users if u.startswith("clin-")]
+        names = ["admin", "sup-a", "sup-b"] + [
+            clinicians[i % len(clinicians)] for i in range(max(0, args.sessions - 3))
+        ]
+        sessions = []
+        for i, name in enumerate(names[: args.sessions]):
+            allowed = None if name == "admin" else set(users[name])
+            own = every if allowed is None else sorted({c for code in allowed for c in by_code.get(code, [])})
+            other = [] if allowed is None else sorted(set(every) - set(own))
+            sessions.append(Session(i, name, allowed, own, other))
+
+        port = free_port()
+        trigger, done = folder / "start-import", folder / "import-done.json"
+        deadline = time.time() + args.duration + 300
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                str(db),
+                str(port),
+                str(export),
+                str(trigger),
+                str(done),
+                str(deadline),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(folder / "server.log", "w"),  # noqa: SIM115 - closed with the folder
+            start_new_session=True,
+        )
+        try:
+            wait_healthy(port, server)
+            url = f"ws://127.0.0.1:{port}/_stcore/stream"
+            start = time.time()
+            stop_at = start + args.duration
+
+            async def drive() -> None:
+                rng = random.Random(3)
+                tasks = [
+                    asyncio.create_task(browse(s, url, stop_at, args.max_pages, random.Random(rng.random())))
+                    for s in sessions
+                ]
+                await asyncio.sleep(args.import_after)
+                trigger.write_text("go")
+                await asyncio.gather(*tasks)
+
+            asyncio.run(drive())
+            waited = time.time()
+            while not done.exists() and time.time() - waited < 300:
+                time.sleep(0.2)
+            imported = (
+                json.loads(done.read_text()) if done.exists() else {"error": "the import did not finish"}
+            )
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+            log = (folder / "server.log").read_text(errors="replace")
+
+    samples = [x for s in sessions for x in s.samples]
+    pages = [x for x in samples if x.kind not in ("sign-in", "connection")]
+    errors = [x for x in samples if x.error]
+    imp_start = imported.get("started", float("inf"))
+    imp_end = imp_start + imported.get("seconds", 0.0)
+    during = [x for x in pages if x.started < imp_end and x.started + x.seconds > imp_start]
+
+    def row(label: str, xs: list[Sample]) -> dict:
+        secs = [x.seconds for x in xs]
+        return {
+            "what": label,
+            "n": len(xs),
+            "errors": sum(1 for x in xs if x.error),
+            "p50": percentile(secs, 50),
+            "p95": percentile(secs, 95),
+            "max": max(secs) if secs else float("nan"),
+            "mean": statistics.fmean(secs) if secs else float("nan"),
+        }
+
+    rows = [row("all pages", pages), row("pages during the import", during)]
+    for kind in ("caseload", "client", "client (not theirs)", "sign-in"):
+        rows.append(row(kind, [x for x in samples if x.kind == kind]))
+    print(
+        f"\n{len(sessions)} sessions over {args.duration:.0f} s on 127.0.0.1; import: "
+        + (
+            f"{imported['rows_imported']:,} rows in {imported['seconds']:.1f} s"
+            if "seconds" in imported
+            else imported.get("error", "?")
+        )
+    )
+    print(f"{'what':26} {'n':>5} {'errors':>6} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
+    for r in rows:
+        print(f"{r['what']:26} {r['n']:5d} {r['errors']:6d} {r['p50']:7.2f} {r['p95']:7.2f} {r['max']:7.2f}")
+    for x in errors[:10]:
+        print(f"  error ({x.user}, {x.kind}): {x.error}")
+    tracebacks = log.count("Traceback")
+    if tracebacks:
+        print(f"  server log: {tracebacks} traceback(s)")
+    ok = not errors and "seconds" in imported and rows[0]["p95"] < TARGET_P95
+    print(f"target (no errors, p95 < {TARGET_P95:.0f} s): {'met' if ok else 'NOT met'}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "sessions": len(sessions),
+                    "duration": args.duration,
+                    "import": imported,
+                    "rows": rows,
+                    "errors": [x.__dict__ for x in errors],
+                    "server_tracebacks": tracebacks,
+                },
+                indent=2,
+            )
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
