@@ -166,6 +166,16 @@ ROLE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "age_group": ("agegroup", "clientgroup", "altersgruppe", "population", "agecategory"),
 }
 REDCAP_EVENT = "redcapeventname"
+STRONG_MEASURE_NAMES = {
+    "measure",
+    "instrument",
+    "questionnaire",
+    "fragebogen",
+    "messinstrument",
+    "measurename",
+    "instrumentname",
+    "outcomemeasure",
+}
 QUALTRICS_NOT_CLIENT = {
     "responseid",
     "ipaddress",
@@ -237,10 +247,17 @@ class Recognition:
 # ----------------------------------------------------------------------------- measure column patterns
 
 
+_ALIAS_CACHE: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+
+
 def _alias_keys(m: Measure) -> list[str]:
-    keys = {norm(m.code), *(norm(a) for a in m.aliases)}
-    keys = {k for k in keys if k and k not in {norm(w) for w in TOTAL_WORDS}}
-    return sorted(keys, key=len, reverse=True)
+    """The measure's code and aliases as norm() keys, longest first (cached: headers are checked often)."""
+    cache_key = (m.code, m.aliases)
+    if cache_key not in _ALIAS_CACHE:
+        keys = {norm(m.code), *(norm(a) for a in m.aliases)}
+        keys = {k for k in keys if k and k not in {norm(w) for w in TOTAL_WORDS}}
+        _ALIAS_CACHE[cache_key] = sorted(keys, key=len, reverse=True)
+    return _ALIAS_CACHE[cache_key]
 
 
 def measure_of_total(name: str, registry: dict[str, Measure], hint: str | None = None) -> str | None:
@@ -544,7 +561,9 @@ def recognise(
     if measure_col:
         values = column_values(measure_col)
         measure_values = {v: normalise_measure_name(v, registry) for v in values}
-        if not any(measure_values.values()):
+        # A weak name ('form', 'test') must hold known measures; a strong one ('measure') is trusted, so
+        # rows naming unknown measures are rejected by name instead of the file being unrecognised.
+        if not any(measure_values.values()) and norm(measure_col) not in STRONG_MEASURE_NAMES:
             measure_col = None
 
     if wide_totals:

@@ -118,11 +118,11 @@ def _refuse_binary(text: str, file_name: str) -> None:
 
 
 def sniff_delimiter(text: str) -> str:
-    """The delimiter that splits the first lines into the most consistent number (> 1) of fields."""
+    """The delimiter that splits the first lines into the most fields most often (a table has > 1 column)."""
     lines = [ln for ln in text[:200_000].splitlines()[:60] if ln.strip()]
     if not lines:
         return ","
-    best, best_score = ",", (-1.0, 0)
+    best, best_score = ",", (0, 0, 0.0)
     sample = "\n".join(lines)
     for delim in DELIMITERS:
         try:
@@ -133,12 +133,8 @@ def sniff_delimiter(text: str) -> str:
             continue
         if not counts:
             continue
-        widest = max(counts)
-        if widest < 2:
-            continue
-        mode = max(set(counts), key=counts.count)
-        consistency = counts.count(mode) / len(counts)
-        score = (consistency, mode)
+        mode = max(set(counts), key=lambda n: (counts.count(n), n))
+        score = (mode if mode > 1 else 0, max(counts), counts.count(mode) / len(counts))
         if score > best_score:
             best, best_score = delim, score
     return best
