@@ -1172,6 +1172,8 @@ def discussion_guide(
         return []
     settings = settings or GuideSettings()
     facts = detail if isinstance(detail, ClientFacts) else client_facts(detail, registry)
+    if not (facts.outcomes or facts.alliance or facts.alerts):
+        return []
     prompts: list[Prompt] = _risk_prompts(facts)
     pairs: list[tuple[str, str]] = [(o, "risk_item") for o in TRIGGER_OPTIONS["risk_item"] if prompts]
     for course in facts.outcomes:

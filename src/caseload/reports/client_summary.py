@@ -506,7 +506,7 @@ def _draw(content: SummaryContent, png: bytes | None, paper: str, scale: float) 
             half = (len(rows) + 1) // 2
             top = pdf.get_y()
             col = (width - 6) / 2
-            widths = (col * 0.44, col * 0.17, col * 0.17, col * 0.22)
+            widths = (col * 0.44, col * 0.17, col * 0.17, col * 0.219)  # a hair under col: float safety
             _table(pdf, ["Part", "First", "Latest", "Change"], rows[:half], widths, small)
             bottom = pdf.get_y()
             pdf.set_xy(pdf.l_margin + col + 6, top)
