@@ -175,6 +175,20 @@ def client_ids(con: duckdb.DuckDBPyConnection, viewer: Viewer) -> list[str]:
     return _cached_client_ids(con, viewer, _cache_key(con), viewer.cache_key())
 
 
+def caseload_columns() -> dict[str, object]:
+    """Column formats for tables made by caseload.views.caseload_table."""
+    return {
+        "Status": st.column_config.TextColumn("Status", width="medium"),
+        "Top alert": st.column_config.TextColumn(width="large"),
+        "Alliance": st.column_config.TextColumn("Alliance", width="medium"),
+        "First score": st.column_config.NumberColumn(format="%.1f"),
+        "Latest score": st.column_config.NumberColumn(format="%.1f"),
+        "Change": st.column_config.NumberColumn(format="%+.1f"),
+        "Latest alliance": st.column_config.NumberColumn(format="%.1f"),
+        "Days since last": st.column_config.NumberColumn(format="%d"),
+    }
+
+
 def load_sample_caseload(
     con: duckdb.DuckDBPyConnection, registry: dict[str, Measure], viewer: Viewer
 ) -> None:

@@ -18,6 +18,7 @@ from caseload.views import (
 from pages._auth import audit_once, require_viewer
 from pages._shared import (
     CLIENT_PAGE,
+    caseload_columns,
     clinicians,
     get_connection,
     get_registry,
@@ -145,16 +146,7 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     placeholder="–",
-    column_config={
-        "Status": st.column_config.TextColumn("Status", width="medium"),
-        "Alliance": st.column_config.TextColumn("Alliance", width="medium"),
-        "First score": st.column_config.NumberColumn(format="%.1f"),
-        "Latest score": st.column_config.NumberColumn(format="%.1f"),
-        "Change": st.column_config.NumberColumn(format="%+.1f"),
-        "Latest alliance": st.column_config.NumberColumn(format="%.1f"),
-        "Days since last": st.column_config.NumberColumn(format="%d"),
-        "Top alert": st.column_config.TextColumn(width="large"),
-    },
+    column_config=caseload_columns(),
 )
 rows = event.selection.rows if event is not None else []
 if rows:

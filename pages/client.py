@@ -95,7 +95,8 @@ if len(episodes) > 1:
 outcomes, alliances = episode_entries(episode)
 alerts = episode.get("alerts") or []
 facts = [
-    f"Clinician **{episode.get('clinician_id') or '–'}**",
+    f"**{client}**",
+    f"clinician **{episode.get('clinician_id') or '–'}**",
     f"age group **{episode.get('age_group') or '–'}**",
     episode.get("episode_label") or "",
     f"{episode.get('episode_sessions', '–')} sessions",

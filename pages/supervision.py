@@ -10,6 +10,7 @@ from caseload.views import caseload_table
 from pages._auth import audit_action, audit_once, require_viewer
 from pages._shared import (
     CLIENT_PAGE,
+    caseload_columns,
     get_connection,
     get_registry,
     overview,
@@ -79,11 +80,14 @@ st.caption(
 st.subheader("Clients to discuss")
 discuss = clients_to_discuss(frame)
 if discuss.empty:
-    st.success("No active client is off track, at risk or has an alliance concern.", icon=":material/check:")
+    st.success(
+        "No active client is off track, at risk, has an alliance concern or a serious alert.",
+        icon=":material/check:",
+    )
 else:
     st.caption(
-        f"{discuss['client_id'].nunique():,} active clients off track, at risk or with an alliance concern, "
-        "most urgent first. Select a row to open the client."
+        f"{discuss['client_id'].nunique():,} active clients off track, at risk, with an alliance concern "
+        "or with a critical or high alert, most urgent first. Select a row to open the client."
     )
     shown = discuss.head(200)
     event = st.dataframe(
@@ -93,6 +97,19 @@ else:
         key="discuss_table",
         on_select="rerun",
         selection_mode="single-row",
+        placeholder="–",
+        column_config=caseload_columns(),
+        column_order=[
+            "Status",
+            "Client",
+            "Top alert",
+            "Clinician",
+            "Measure",
+            "Latest score",
+            "Change",
+            "Alliance",
+            "Days since last",
+        ],
     )
     rows = event.selection.rows if event is not None else []
     if rows:

@@ -54,6 +54,16 @@ def test_a_critical_risk_alert_comes_first_even_when_the_client_is_on_track():
     assert list(most_urgent_first(frame)["client_id"]) == ["C2", "C1"]
 
 
+def test_closed_episodes_come_after_every_active_one():
+    frame = overview_frame(
+        [
+            overview_row("C1", status="off_track", episode_active=False, alerts=[_alert("critical")]),
+            overview_row("C2", status="on_track"),
+        ]
+    )
+    assert list(most_urgent_first(frame)["client_id"]) == ["C2", "C1"]
+
+
 def test_filters_combine_and_an_empty_filter_keeps_everything():
     frame = overview_frame(
         [
@@ -125,7 +135,8 @@ def test_the_table_shows_status_as_symbol_and_word_and_the_alert_in_words():
     )
     table = caseload_table(frame)
     assert table.loc[0, "Status"] == status_label("off_track") == "▼ Off track"
-    assert table.loc[0, "Top alert"] == "Score fell below the expected range"
+    assert table.loc[0, "Top alert"] == "▼ Score fell below the expected range"  # led by its severity
+    assert list(table.columns[:3]) == ["Status", "Client", "Top alert"]
     assert table.loc[0, "Category"] == "Reliably improved"
 
 

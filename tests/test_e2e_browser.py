@@ -31,10 +31,16 @@ def browser(chromium):
         b.close()
 
 
-def _shot(page, name: str, full: bool = False) -> Path:
-    page.wait_for_timeout(800)  # let charts finish drawing
+def _shot(page, name: str, height: int | None = None) -> Path:
+    """Save a screenshot; ``height`` makes the window that tall first (Streamlit scrolls inside the page,
+    so a full-page screenshot alone would stop at the window's edge)."""
+    if height:
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+    page.wait_for_timeout(1200)  # let charts finish drawing
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full)
+    page.screenshot(path=str(path))
+    if height:
+        page.set_viewport_size(VIEWPORT)
     return path
 
 
@@ -42,7 +48,7 @@ def _grid_cells(page, index: int = 0) -> list[str]:
     grid = page.locator('[data-testid="stDataFrame"]').nth(index)
     grid.wait_for(timeout=30_000)
     cells = grid.locator('[role="gridcell"]')
-    cells.first.wait_for(timeout=30_000)
+    cells.first.wait_for(state="attached", timeout=30_000)
     return [t.strip() for t in cells.all_inner_texts()]
 
 
@@ -106,18 +112,19 @@ def test_a_new_user_walks_from_the_sample_to_a_client_supervision_and_excel(brow
         page.get_by_text("synthetic sample caseload").first.wait_for()
         cells = _grid_cells(page)
         most_urgent = next(c for c in cells if re.fullmatch(r"S-\d{4}", c))
-        _shot(page, "e2e_10_caseload_sample")
+        _shot(page, "e2e_10_caseload_sample", height=1300)
 
         # The most urgent client opens from the table, with a URL that survives a reload.
         _click_first_row(page)
         page.wait_for_url(re.compile(r".*/client\?client=" + re.escape(most_urgent)), timeout=60_000)
         page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=60_000)
         page.get_by_role("heading", name=re.compile(r"^Alerts \(\d+\)$")).wait_for()
-        _shot(page, "e2e_11_client_most_urgent")
+        _shot(page, "e2e_11_client_most_urgent", height=1500)
         page.reload()
         page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=60_000)
         assert f"client={most_urgent}" in page.url
-        assert page.get_by_text(most_urgent).count() >= 1
+        _shot(page, "e2e_11b_client_after_reload")
+        page.get_by_text(most_urgent, exact=True).first.wait_for()
 
         # Switch the outcome measure (a client with several measures).
         switch = page.locator('[data-testid="stButtonGroup"]')
@@ -125,13 +132,13 @@ def test_a_new_user_walks_from_the_sample_to_a_client_supervision_and_excel(brow
             page.goto(f"{url}/client?client=S-0037")
             page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=60_000)
             switch = page.locator('[data-testid="stButtonGroup"]')
-        options = switch.first.get_by_role("button")
+        options = switch.first.get_by_role("radio")
         assert options.count() >= 2
         target = options.nth(1).inner_text().strip()
         options.nth(1).click()
         page.wait_for_url(re.compile(r".*measure=" + re.escape(target.split(" ")[0])), timeout=60_000)
         page.wait_for_timeout(1500)
-        _shot(page, "e2e_12_client_switched_measure", full=True)
+        _shot(page, "e2e_12_client_switched_measure", height=3400)
 
         # Supervision: the clinicians table, clients to discuss and the Excel export.
         page.get_by_role("link", name="Supervision", exact=True).click()
@@ -139,7 +146,7 @@ def test_a_new_user_walks_from_the_sample_to_a_client_supervision_and_excel(brow
         page.get_by_role("heading", name="Clients to discuss").wait_for()
         supervision_cells = _grid_cells(page, 0)
         assert "Whole team" in supervision_cells
-        _shot(page, "e2e_13_supervision")
+        _shot(page, "e2e_13_supervision", height=1600)
         with page.expect_download(timeout=120_000) as download:
             page.get_by_role("button", name="Download Excel workbook").click()
         saved = tmp_path / download.value.suggested_filename

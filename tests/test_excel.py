@@ -111,5 +111,5 @@ def test_ordinary_text_is_not_quote_prefixed(registry):
 def test_an_empty_caseload_still_gives_a_valid_workbook(registry):
     data, wb = _book(overview_frame([]), registry)
     assert wb["Caseload"].max_row == 1
-    assert [c.value for c in wb["Caseload"][1]][:3] == ["Status", "Client", "Clinician"]
+    assert [c.value for c in wb["Caseload"][1]][:3] == ["Status", "Client", "Top alert"]
     assert wb["About"].cell(3, 2).value == "0"

@@ -11,10 +11,10 @@ from _stores import odd_store, sample_store
 from streamlit.testing.v1 import AppTest
 
 from caseload.engine import caseload_overview
-from caseload.labels import STATUS, status_label, status_rank
+from caseload.labels import STATUS, status_label
 from caseload.measures import load_measures
 from caseload.store import connect
-from caseload.views import caseload_tiles
+from caseload.views import caseload_tiles, most_urgent_first
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -62,15 +62,14 @@ def test_the_caseload_lists_every_client_and_measure_with_first_and_latest_score
     assert shown["Sessions"].tolist() == engine["sessions"].tolist()
 
 
-def test_statuses_are_shown_with_symbol_and_word_most_urgent_first(app):
+def test_statuses_are_shown_with_symbol_and_word_most_urgent_first(app, expected):
     table = _table(app.run())
-    words = {s.label for s in STATUS.values()}
-    assert set(table["Status"]) <= words
-    ranks = [min(status_rank(k) for k, v in STATUS.items() if v.label == label) for label in table["Status"]]
-    # critical alerts may lift a row to the top; after them the order follows the status rank
-    critical = table["Top alert"].str.contains("risk item", case=False, na=False)
-    rest = [r for r, c in zip(ranks, critical, strict=True) if not c]
-    assert rest == sorted(rest)
+    assert set(table["Status"]) <= {s.label for s in STATUS.values()}
+    ordered = most_urgent_first(expected)
+    assert list(zip(table["Client"], table["Measure"], strict=True)) == list(
+        zip(ordered["client_id"], ordered["measure"], strict=True)
+    )
+    assert table["Status"].iloc[0] == status_label(ordered["status"].iloc[0])
 
 
 def test_tiles_match_the_engine(app, expected):

@@ -98,6 +98,14 @@ def test_clients_to_discuss_are_active_flagged_episodes_most_urgent_first():
             overview_row("C3", status="off_track"),
             overview_row("C4", status="on_track", alliance_status="concern"),
             overview_row("C5", status="off_track", episode_active=False),
+            overview_row(
+                "C6",
+                status="on_track",
+                alerts=[{"rule": "risk_item", "severity": "critical", "message": "risk"}],
+            ),
+            overview_row(
+                "C7", status="on_track", alerts=[{"rule": "long_gap", "severity": "info", "message": "gap"}]
+            ),
         ]
     )
-    assert list(clients_to_discuss(frame)["client_id"]) == ["C3", "C2", "C4"]
+    assert list(clients_to_discuss(frame)["client_id"]) == ["C6", "C3", "C2", "C4"]

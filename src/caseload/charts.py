@@ -27,7 +27,7 @@ SCORE, CUTOFF, ALLIANCE_CUTOFF, EXPECTED, FLOOR, ALERT, DROP, ITEM_CUTOFF = (
     "Clinical cutoff",
     "Alliance cutoff",
     "Expected (median)",
-    "Off-track line (10th percentile)",
+    "Off-track line (p10)",
     "Alert",
     "Drop",
     "Item cutoff",
@@ -315,10 +315,9 @@ def outcome_chart(
 
     subtitle = []
     if not band.empty:
-        subtitle.append(
-            "Shaded band with solid edges: "
-            + (expected_caption or "the range expected for clients with a similar intake.")
-        )
+        subtitle += (
+            expected_caption or "Shaded band: the range expected for clients with a similar intake."
+        ).splitlines()
     if rc is not None:
         subtitle.append(
             f"Between the dotted lines: less than {_fmt(rc, 2)} points from intake, not a reliable change"

@@ -126,13 +126,24 @@ def clinician_summary(
 
 
 def clients_to_discuss(overview: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
-    """Active episodes that are off track, at risk or have an alliance concern, most urgent first."""
+    """Active episodes that are off track or at risk, have an alliance concern, or carry a critical or
+    high alert (an endorsed risk item, a reliable deterioration), most urgent first."""
     if overview.empty:
         return overview.copy()
     active = overview["episode_active"].fillna(False).astype(bool)
+    serious = overview["alerts"].map(
+        lambda alerts: (
+            isinstance(alerts, list)
+            and any(isinstance(a, dict) and a.get("severity") in ("critical", "high") for a in alerts)
+        )
+    )
     flagged = overview[
         active
-        & (overview["status"].isin(["off_track", "at_risk"]) | (overview["alliance_status"] == "concern"))
+        & (
+            overview["status"].isin(["off_track", "at_risk"])
+            | (overview["alliance_status"] == "concern")
+            | serious.astype(bool)
+        )
     ]
     ordered = most_urgent_first(flagged)
     return ordered.head(limit) if limit else ordered

@@ -14,6 +14,7 @@ from caseload.labels import (
     ALLIANCE,
     IMPROVED_CATEGORIES,
     SEVERITY_RANK,
+    SEVERITY_SYMBOL,
     alliance_label,
     category_label,
     status_label,
@@ -46,15 +47,16 @@ def _n_alerts(alerts: object) -> int:
 def most_urgent_first(frame: pd.DataFrame) -> pd.DataFrame:
     """The overview sorted so the rows to look at first come first.
 
-    Order: a critical alert (an endorsed risk item) first whatever the status; then status (off track,
-    at risk, on track, not enough data), alliance concerns, the most severe alert, more alerts, and the
-    longest time since the last session.
+    Order: active episodes before closed ones; within them a critical alert (an endorsed risk item)
+    first whatever the status; then status (off track, at risk, on track, not enough data), alliance
+    concerns, the most severe alert, more alerts, and the longest time since the last session.
     """
     if frame.empty:
         return frame.copy()
     severity = frame["alerts"].map(_worst_severity)
     keys = pd.DataFrame(
         {
+            "closed": (~frame["episode_active"].fillna(False).astype(bool)).astype(int),
             "critical": (severity != SEVERITY_RANK["critical"]).astype(int),
             "status": frame["status"].map(status_rank),
             "alliance": (frame["alliance_status"] != "concern").astype(int),
@@ -151,12 +153,26 @@ def caseload_tiles(frame: pd.DataFrame) -> Tiles:
     )
 
 
+def _alert_cell(alerts: object, top: object) -> str:
+    """The top alert in words, led by its severity symbol so the most serious reason shows first."""
+    text = alert_text(top)
+    if not text:
+        return ""
+    rank = _worst_severity(alerts)
+    symbol = next((SEVERITY_SYMBOL[k] for k, v in SEVERITY_RANK.items() if v == rank), "")
+    return f"{symbol} {text}".strip()
+
+
 def caseload_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The caseload as people read it: status and alliance in symbols and words, alert in words."""
+    """The caseload as people read it: status and alliance in symbols and words, the top alert in words
+    beside the client (it explains why a row sorts where it does)."""
     out = pd.DataFrame(
         {
             "Status": frame["status"].map(status_label),
             "Client": frame["client_id"].astype(str),
+            "Top alert": [
+                _alert_cell(a, t) for a, t in zip(frame["alerts"], frame["top_alert"], strict=True)
+            ],
             "Clinician": frame["clinician_id"],
             "Episode": frame["episode"],
             "Measure": frame["measure"],
@@ -169,7 +185,6 @@ def caseload_table(frame: pd.DataFrame) -> pd.DataFrame:
             "Alliance": frame["alliance_status"].map(alliance_label),
             "Days since last": frame["days_since_last"],
             "Last session": pd.to_datetime(frame["latest_date"]).dt.date,
-            "Top alert": frame["top_alert"].map(alert_text),
         }
     )
     return out.reset_index(drop=True)
@@ -260,24 +275,20 @@ def band_frame(entry: dict) -> pd.DataFrame:
 
 
 def band_caption(entry: dict) -> str:
-    """Which expected-response model drew the band and on how many clients it rests."""
+    """Which expected-response model drew the band and on how many clients it rests (one line per fact)."""
     expected = entry.get("expected") or {}
     bands = expected.get("bands") or []
     model = expected.get("model") or (bands[-1].get("model") if bands else None)
     n = expected.get("n") or (bands[-1].get("n") if bands else None)
     intake = entry.get("first_score")
-    intake_text = "" if intake is None else f" for an intake of {intake:g}"
+    intake_text = "" if intake is None else f" with an intake of {intake:g}"
     if model == "calibrated":
-        source = (
-            f"calibrated on {n:,} episodes in this store with a similar intake"
-            if n
-            else "calibrated on this store"
-        )
+        source = f"calibrated on {n:,} episodes in this store" if n else "calibrated on this store's history"
     else:
-        source = (
-            "Caseload's default model (our own documented model, not a licensed trajectory; no local data)"
-        )
-    return f"Shaded: where the middle half of similar clients were{intake_text}; {source}."
+        source = "Caseload's default model (our own documented model, not a licensed trajectory)"
+    return (
+        f"Shaded band: where the middle half of clients{intake_text} were expected to be.\nModel: {source}."
+    )
 
 
 def entry_alerts(alerts: list[dict], code: str, rules: tuple[str, ...] | None = None) -> pd.DataFrame:
