@@ -187,3 +187,24 @@ def test_session_timeouts_can_be_shown_and_set(db_path, capsys, monkeypatch):
     con.close()
     code, _, err = run(capsys, monkeypatch, "user", "timeouts", "--idle-minutes", "0", *db)
     assert code == 2 and "between 1 and 1440" in err
+
+
+def test_command_line_exports_are_audited_and_overview_csv_is_neutralised(
+    db_path, tmp_path, capsys, monkeypatch
+):
+    db = ["--db", str(db_path)]
+    con = store.connect(db_path)
+    add_ratings(con, [("=1+2", "@T01", 1, 20.0), ("=1+2", "@T01", 2, 25.0), ("C002", "T02", 1, 18.0)])
+    con.close()
+    code, out, _ = run(capsys, monkeypatch, "overview", "--csv", *db)
+    assert code == 0
+    rows = out.strip().splitlines()
+    assert any(r.startswith("'=1+2,'@T01,") for r in rows), rows
+    assert not any(r.startswith(("=", "@", "+", "-")) for r in rows)
+    code, out, _ = run(capsys, monkeypatch, "export", "--out", str(tmp_path / "all.csv"), *db)
+    assert code == 0
+    con = store.connect(db_path)
+    details = [json.loads(d) for d in audit.entries(con, action="export")["detail"]]
+    con.close()
+    assert {"format": "csv", "rows": 3, "what": "ratings"} in details
+    assert any(d["what"] == "overview" for d in details)

@@ -191,7 +191,11 @@ def cmd_overview(args: argparse.Namespace) -> int:
         flat = frame.copy()
         if "alerts" in flat:
             flat["alerts"] = flat["alerts"].map(lambda a: "; ".join(x["message"] for x in a))
-        flat.to_csv(sys.stdout, index=False)
+        from caseload.cli_team import audit_cli
+        from caseload.safety import neutralise_frame
+
+        neutralise_frame(flat).to_csv(sys.stdout, index=False)
+        audit_cli(con, "export", what="overview", format="csv", rows=len(flat))
     else:
         if frame.empty:
             print("No ratings in the store yet. Try: caseload import FILE, or caseload sample --out DIR")
@@ -258,6 +262,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         n = write_export(con, out)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    from caseload.cli_team import audit_cli
+
+    audit_cli(con, "export", what="ratings", format=out.suffix.lstrip(".").lower() or "none", rows=n)
     print(f"Wrote {n} ratings to {out}")
     return 0
 
@@ -302,6 +309,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         out.write_bytes(data)
     except OSError as exc:
         raise CliError(f"{out}: cannot write the PDF ({exc.strerror})") from None
+    from caseload.cli_team import audit_cli
+
+    audit_cli(con, "print", client_id=args.client_id, what="client-summary")
     print(f"Wrote the feedback summary for {args.client_id} to {out} ({len(ids)} topic(s) for next time)")
     return 0
 
@@ -320,6 +330,9 @@ def cmd_packet(args: argparse.Namespace) -> int:
         out.write_bytes(data)
     except OSError as exc:
         raise CliError(f"{out}: cannot write the PDF ({exc.strerror})") from None
+    from caseload.cli_team import audit_cli
+
+    audit_cli(con, "print", what="supervision-packet", clinician=args.clinician)
     print(f"Wrote the supervision packet{' for ' + args.clinician if args.clinician else ''} to {out}")
     return 0
 

@@ -15,6 +15,16 @@ from pathlib import Path
 from caseload.cli import CliError, print_json
 
 
+def audit_cli(con, action: str, client_id: str | None = None, **detail: object) -> None:  # noqa: ANN001
+    """Record a command-line action in the audit trail (user 'command-line'); never fails the command."""
+    from caseload import audit
+
+    try:
+        audit.record(con, audit.COMMAND_LINE, action, client_id=client_id, **detail)
+    except audit.AuditError:  # a client code the trail cannot hold verbatim: the action is still recorded
+        audit.record(con, audit.COMMAND_LINE, action, unusual_client_code=True)
+
+
 def _store(args: argparse.Namespace):
     from caseload.store import StoreError, connect
 
