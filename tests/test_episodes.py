@@ -106,7 +106,7 @@ def test_an_episode_closes_one_day_after_the_close_limit():
     assert table["active"].all()
 
 
-def test_ratings_without_a_date_stay_in_the_previous_episode():
+def test_ratings_without_a_date_belong_to_the_latest_episode():
     rows = [
         ("A", date(2026, 1, 1), 1, "ORS", 20.0),
         ("A", date(2026, 6, 1), 2, "ORS", 20.0),

@@ -28,14 +28,14 @@ def test_session_one_is_the_intake_itself(registry):
 def test_a_typical_intake_reaches_one_reliable_change_by_the_reference_session(registry):
     ors = registry["ORS"]  # typical intake: 1.4 reliable changes (7 points) below the cutoff of 25
     assert band_at(ors, 18.0, 8).p50 == pytest.approx(23.0, abs=0.01)
-    assert band_at(ors, 18.0, 4).p50 == pytest.approx(18 + 5 * math.log(4) / math.log(8), abs=0.01)
+    assert band_at(ors, 18.0, 4).p50 == pytest.approx(18 + 5 * math.log(4) / math.log(8), abs=0.05)
 
 
 def test_change_is_log_linear_and_stops_growing_at_the_plateau(registry):
     ors = registry["ORS"]
     medians = [band_at(ors, 10.0, t).p50 for t in (2, 4, 8, 16, 20, 30)]
     steps = np.diff(medians[:4])
-    assert steps == pytest.approx([steps[0]] * 3, abs=0.02)  # equal steps per doubling of sessions
+    assert steps == pytest.approx([steps[0]] * 3, abs=0.11)  # equal steps per doubling (bands in 0.1 points)
     assert medians[-1] == medians[-2]
 
 
@@ -74,13 +74,19 @@ def test_the_spread_starts_at_measurement_error_and_grows(registry):
     b2, b8 = band_at(ors, 30.0, 2), band_at(ors, 30.0, 8)
     z75 = 0.6744897501960817
     sd2 = 5 * math.sqrt((1 / Z_CRIT) ** 2 + (model.growth * math.log(2)) ** 2)
-    assert b2.p75 - b2.p50 == pytest.approx(z75 * sd2, abs=0.01)
+    assert b2.p75 - b2.p50 == pytest.approx(z75 * sd2, abs=0.1)
     assert (b8.p90 - b8.p10) > (b2.p90 - b2.p10)
 
 
 def test_bands_are_clipped_to_the_measures_range(registry):
     band = band_at(registry["ORS"], 39.0, 12)
     assert band.p90 == 40.0
+
+
+def test_bands_are_rounded_to_the_precision_the_measure_is_recorded_in(registry):
+    assert band_at(registry["ORS"], 18.0, 4).p25 == round(band_at(registry["ORS"], 18.0, 4).p25, 1)
+    phq = band_at(registry["PHQ9"], 16.0, 4)
+    assert all(float(v).is_integer() for v in (phq.p10, phq.p25, phq.p50, phq.p75, phq.p90))
 
 
 def test_a_score_is_below_the_band_only_when_strictly_worse(registry):
@@ -114,7 +120,7 @@ def test_calibration_recovers_the_percentiles_of_similar_clients(registry):
     at4 = h.loc[h.session == 4, "improvement"]
     expected = 15.0 + np.percentile(at4, [10, 25, 50, 75, 90])
     assert bands.loc[0, ["p10", "p25", "p50", "p75", "p90"]].to_numpy(dtype=float) == pytest.approx(
-        expected, abs=0.006
+        expected, abs=0.05  # bands are shown, and compared, to the ORS's one decimal
     )
     assert expected == pytest.approx(18.0 + 2.0 * np.array([-1.28, -0.67, 0, 0.67, 1.28]), abs=0.5)
 

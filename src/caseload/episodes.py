@@ -5,7 +5,7 @@ Change, expected bands and alerts are computed per episode from its own intake (
 * An episode id stored with the ratings (from the export) is used as given.
 * Ratings without one are split by time: a new episode starts when more than ``gap_days`` (default 90) lie
   between a rating and the client's previous rating; exactly ``gap_days`` stays in the same episode.
-  Ratings without a date stay in the episode of the client's previous dated rating.
+  Ratings without a date belong to the client's latest gap episode.
 * A client's episodes are numbered 1, 2, ... by their first date.
 * An episode is active while its latest rating is at most ``close_after_days`` (default 60) before ``today``,
   closed after that. An episode without any date counts as active (it cannot be shown to be over).
@@ -13,7 +13,8 @@ Change, expected bands and alerts are computed per episode from its own intake (
   episode's first session number plus 1 (so numbering that continues across episodes restarts per episode),
   or, without session numbers, the rank of the session date.
 
-The rules run as DuckDB SQL (window functions) so the whole store is assigned in one pass.
+The rules run as DuckDB SQL. Only clients whose ratings span more than the gap are examined for gaps
+(``split_points_sql``), so assigning a million ratings costs one aggregate and a small join, not a sort.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from caseload import store
@@ -49,59 +51,102 @@ class EpisodeRules:
         )
 
 
+def split_points_sql(source: str, rules: EpisodeRules, gap_overrides: Mapping[str, int] | None = None) -> str:
+    """SQL: (client_id, starts) for clients whose undated-episode ratings hold a gap over their limit.
+
+    ``starts`` lists the dates that open episodes 2, 3, ... Only clients whose ratings span more than the gap
+    are examined, so a store of short courses costs one aggregate. Empty result for most stores.
+    """
+    default = int(rules.gap_days)
+    if gap_overrides:
+        values = ", ".join(f"({_sql_text(cid)}, {int(days)})" for cid, days in gap_overrides.items())
+        gaps = f"(select * from (values {values}) v(client_id, gap_days))"
+        gap_of = f"coalesce((select g.gap_days from {gaps} g where g.client_id = s.client_id), {default})"
+    else:
+        gap_of = str(default)
+    return f"""
+with s as (
+    select client_id, session_date::date as session_date from {source} where episode_id is null
+),
+wide as (
+    select client_id, any_value({gap_of}) as gap from s
+    group by client_id
+    having date_diff('day', min(session_date), max(session_date)) > min({gap_of})
+),
+dates as (
+    select s.client_id, any_value(w.gap) as gap,
+        list(distinct s.session_date order by s.session_date) filter (where s.session_date is not null) as ds
+    from s join wide w using (client_id)
+    group by s.client_id
+)
+select client_id, starts from (
+    select client_id, list_filter(ds, lambda x, i: i > 1 and date_diff('day', ds[i - 1], x) > gap) as starts
+    from dates
+) where len(starts) > 0
+"""
+
+
+def episode_index_sql(rating: str = "r", splits: str = "p") -> str:
+    """SQL expression: 0-based index of a rating's gap episode (0 for explicit episodes and unsplit clients).
+
+    Undated ratings go to the client's latest gap episode.
+    """
+    return (
+        f"(case when {rating}.episode_id is not null or {splits}.starts is null then 0 "
+        f"when {rating}.session_date is null then len({splits}.starts) "
+        f"else len(list_filter({splits}.starts, lambda y: y <= {rating}.session_date::date)) end)"
+    )
+
+
+def episode_key(episode_id: object, gap_index: int) -> str:
+    """The key that identifies an episode within a client: 'x:<id from the export>' or 'g:<gap index>'."""
+    if episode_id is None or (isinstance(episode_id, float) and pd.isna(episode_id)) or episode_id is pd.NA:
+        return f"g:{int(gap_index)}"
+    return f"x:{episode_id}"
+
+
+def number_episodes(frame: pd.DataFrame) -> pd.Series:
+    """Episode numbers 1, 2, ... per client by first date (undated last), then key; frame has
+    client_id, episode_key, start_date. Returns a Series aligned with the frame."""
+    order = frame.assign(_nodate=frame["start_date"].isna()).sort_values(
+        ["client_id", "_nodate", "start_date", "episode_key"], kind="stable"
+    )
+    numbers = order.groupby("client_id", sort=False).cumcount() + 1
+    return numbers.reindex(frame.index).astype(int)
+
+
 def episode_ratings_sql(
     source: str, rules: EpisodeRules, gap_overrides: Mapping[str, int] | None = None
 ) -> str:
     """SQL over the relation ``source`` (ratings columns) adding episode, episode_key and episode_session.
 
-    ``gap_overrides`` maps client ids to their own gap in days (set per client in the app). The ``?``
-    placeholders are none: every number is an integer formatted into the text.
+    Meant for one client's or a small frame's ratings (it numbers with window functions); the engine
+    aggregates the whole store with ``split_points_sql`` and ``episode_index_sql`` instead.
     """
-    gap_expr = str(int(rules.gap_days))
-    overrides = ""
-    if gap_overrides:
-        values = ", ".join(f"({_sql_text(cid)}, {int(days)})" for cid, days in gap_overrides.items())
-        overrides = f", gap_override(client_id, gap_days) as (values {values})"
-        gap_expr = f"coalesce(o.gap_days, {int(rules.gap_days)})"
-        join = "left join gap_override o using (client_id)"
-    else:
-        join = ""
     return f"""
-with src as (select * replace (session_date::date as session_date) from {source}){overrides},
-ordered as (
-    select s.*,
-        lag(s.session_date ignore nulls) over (
-            partition by s.client_id, s.episode_id is null
-            order by s.session_date nulls last, s.session_number nulls last
-        ) as _prev_date,
-        {gap_expr} as _gap
-    from src s {join}
+with src as (select * replace (session_date::date as session_date) from {source}),
+p as ({split_points_sql("src", rules, gap_overrides)}),
+k as (
+    select r.*,
+        case when r.episode_id is not null then 'x:' || r.episode_id
+             else 'g:' || {episode_index_sql("r", "p")}::varchar end as episode_key
+    from src r left join p using (client_id)
 ),
-keyed as (
-    select *,
-        case when episode_id is not null then 'x:' || episode_id
-             else 'g:' || sum(case when session_date - _prev_date > _gap then 1 else 0 end) over (
-                    partition by client_id, episode_id is null
-                    order by session_date nulls last, session_number nulls last
-                    rows between unbounded preceding and current row)
-        end as episode_key
-    from ordered
+e as (
+    select client_id, episode_key, min(session_date) as _start, min(session_number) as _min_sn
+    from k group by client_id, episode_key
 ),
-starts as (
-    select client_id, episode_key, min(session_date) as _start
-    from keyed group by client_id, episode_key
-),
-numbered as (
-    select client_id, episode_key,
-        row_number() over (partition by client_id order by _start nulls last, episode_key)::integer as episode
-    from starts
+n as (
+    select *, row_number() over (
+        partition by client_id order by _start is null, _start, episode_key)::integer as episode
+    from e
 )
-select k.* exclude (_prev_date, _gap), n.episode,
+select k.*, n.episode,
     coalesce(
-        k.session_number - min(k.session_number) over (partition by k.client_id, n.episode) + 1,
+        k.session_number - n._min_sn + 1,
         dense_rank() over (partition by k.client_id, n.episode order by k.session_date)
     )::integer as episode_session
-from keyed k join numbered n using (client_id, episode_key)
+from k join n using (client_id, episode_key)
 """
 
 
@@ -160,7 +205,7 @@ def episodes(
     rated = f"({episode_ratings_sql(source, rules, gap_overrides)})"
     sql = episode_table_sql(rated, rules)
     frame = con.execute(sql + " order by client_id, episode", [today, today, *params]).df()
-    return _labelled(frame)
+    return with_labels(frame)
 
 
 def assign_episodes(
@@ -187,28 +232,24 @@ def assign_episodes(
         ).df()
     finally:
         con.close()
-    return rated, _labelled(table)
+    return rated, with_labels(table)
 
 
-def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
     """Add a human label per episode: 'Episode 2 (2026-01-05 to 2026-03-30, active)'."""
     if frame.empty:
         frame["episode_label"] = pd.Series(dtype="str")
         return frame
-
-    def label(row) -> str:
-        start = "" if pd.isna(row.start_date) else pd.Timestamp(row.start_date).date().isoformat()
-        end = "" if pd.isna(row.end_date) else pd.Timestamp(row.end_date).date().isoformat()
-        span = f"{start} to {end}" if start and start != end else start or "no dates"
-        state = "active" if row.active else "closed"
-        name = (
-            f"Episode {row.episode}"
-            if row.episode_id is None or pd.isna(row.episode_id)
-            else str(row.episode_id)
-        )
-        return f"{name} ({span}, {state})"
-
-    frame["episode_label"] = [label(r) for r in frame.itertuples()]
+    start = pd.to_datetime(frame["start_date"]).dt.strftime("%Y-%m-%d").fillna("")
+    end = pd.to_datetime(frame["end_date"]).dt.strftime("%Y-%m-%d").fillna("")
+    span = np.where(
+        start == "", "no dates", np.where((start == end) | (end == ""), start, start + " to " + end)
+    )
+    state = np.where(frame["active"].fillna(True).astype(bool), "active", "closed")
+    name = np.where(
+        frame["episode_id"].isna(), "Episode " + frame["episode"].astype(str), frame["episode_id"].astype(str)
+    )
+    frame["episode_label"] = pd.Series(name, index=frame.index) + " (" + span + ", " + state + ")"
     return frame
 
 

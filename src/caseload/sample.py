@@ -249,6 +249,34 @@ def load_sample(con, registry: dict[str, Measure], n_clients: int = 40, seed: in
         return import_file(con, path, registry=registry)
 
 
+def store_rows(ratings: pd.DataFrame, registry: dict[str, Measure], import_id: int) -> pd.DataFrame:
+    """The generated ratings in the store's ratings-table layout (items as a list), for tests and benchmarks.
+
+    The app stores sample data through the importer (``load_sample``); this conversion lets benchmarks fill
+    a store with a million ratings without timing the importer.
+    """
+    n_items = ratings["measure"].map(lambda c: registry[c].n_items).to_numpy()
+    values = ratings[ITEM_COLUMNS].to_numpy(dtype=float)
+    items = [None if np.isnan(row[0]) else row[:k].tolist() for row, k in zip(values, n_items, strict=True)]
+    return pd.DataFrame(
+        {
+            "client_id": ratings["client_id"].astype(str),
+            "clinician_id": ratings["clinician_id"].astype(str),
+            "episode_id": pd.Series([None] * len(ratings), dtype="object"),
+            "age_group": ratings["age_group"].astype(str),
+            "session_date": pd.to_datetime(ratings["session_date"]).dt.date,
+            "session_number": ratings["session_number"].astype(int),
+            "measure": ratings["measure"].astype(str),
+            "rater": ratings["rater"].astype(str),
+            "items": items,
+            "total": ratings["total"].astype(float),
+            "total_source": np.where([i is None for i in items], "total", "items"),
+            "import_id": import_id,
+            "source_row": np.arange(1, len(ratings) + 1),
+        }
+    )
+
+
 # --- one client's course -------------------------------------------------------------------------------
 
 

@@ -262,8 +262,8 @@ def expected_bands(
         n[use] = cn[use]
         window[use] = cw[use]
     imp = np.where((session <= 1)[:, None], 0.0, imp)
-    # Rounded to one decimal more than the measure records, so "below p25" compares the numbers shown.
-    scores = np.round(to_scores(measure, intake, imp), measure.decimals + 1)
+    # Rounded to the measure's own precision, so "below p25" compares exactly the numbers a therapist sees.
+    scores = np.round(to_scores(measure, intake, imp), measure.decimals)
     frame = pd.DataFrame(scores, columns=list(BAND_COLUMNS))
     frame.insert(0, "session", session)
     frame["model"] = models

@@ -1,0 +1,867 @@
+"""Alert rules: each alert has a stable rule id, a severity, the numbers that fired it and a plain explanation.
+
+The rules work on plain frames the engine builds (one row per client episode and outcome measure, or per
+client episode for alliance, risk and data quality), vectorised so a whole caseload is checked at once: each
+rule returns an "alert frame" (columns ALERT_COLUMNS, ``row`` = position in the frame it was given) and
+``collect`` turns the frames into one list of alert dicts per row, most severe first.
+Every threshold lives in ``AlertConfig`` or in the measure registry, with its source in ``RULES``.
+
+Status of an outcome measure at its latest rating in the episode:
+  * not_enough_data: only the intake rating;
+  * off_track: below the 10th percentile of the expected band, or a reliable deterioration since intake;
+  * at_risk: below the 25th percentile of the expected band;
+  * on_track: otherwise.
+Alliance status of an episode: not_rated (no alliance rating), concern (latest rating below the measure's
+cutoff, or a drop of at least the registry's drop_threshold from the previous rating), ok otherwise.
+A risk item endorsed at any rating in the episode gives a critical alert, which sorts before every other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from caseload.gains import sudden_losses
+from caseload.measures import Measure
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+STATUSES = ("on_track", "at_risk", "off_track", "not_enough_data")
+ALLIANCE_STATUSES = ("ok", "concern", "not_rated")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One alert rule: stable id, default severity, what it checks and where its threshold comes from."""
+
+    id: str
+    severity: str
+    checks: str
+    source: str
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "risk_item",
+            "critical",
+            "A risk item (PHQ-9 item 9, CORE-10 item 6) scored above the registry's risk_threshold (0) at any "
+            "rating in the episode. Overrides every other alert.",
+            "PHQ-9 item 9 > 0 calls for a risk follow-up (akello PHQ9.md; PMC8411661); CORE-10 item 6 is its "
+            "risk item; critical items override all colours in OQ/Lambert CSTs (rom-systems 4.2).",
+        ),
+        Rule(
+            "off_track",
+            "high",
+            "The latest score is worse than the 10th percentile of the expected band for the intake and session.",
+            "Expected-response zones (OpenFIT 'unsuccessful zone'; Lambert red signal; Dutch CDOI percentile "
+            "convention, rom-systems 3.4-3.5); percentile set in AlertConfig.off_track_percentile.",
+        ),
+        Rule(
+            "reliable_deterioration",
+            "high",
+            "The latest score is worse than the intake by at least the measure's reliable change.",
+            "Jacobson & Truax (1991) reliable change; points from the measure registry.",
+        ),
+        Rule(
+            "at_risk",
+            "medium",
+            "The latest score is worse than the 25th percentile of the expected band (but not the 10th).",
+            "Dutch CDOI manual flags change below the 25th percentile (formats-and-norms 2.2); issue 4.",
+        ),
+        Rule(
+            "sudden_loss",
+            "medium",
+            "A sudden loss between two consecutive sessions (Tang & DeRubeis criteria as in suddengains): "
+            "worse by at least the reliable change, by at least 25% of the earlier score, and the means of up "
+            "to three ratings either side differ beyond the t critical value. 'low' once the loss reversed.",
+            "Tang & DeRubeis (1999); suddengains 0.7.2 (Wiedemann et al. 2020); criterion 1 from the "
+            "registry's reliable change.",
+        ),
+        Rule(
+            "no_reliable_change",
+            "medium",
+            "By session 4 (AlertConfig.no_change_session) of the measure, change since intake is still smaller "
+            "than the reliable change in either direction.",
+            "'No ORS change by session 3-4: ask whether the work is helping' (PCOMS training, rom-systems 4.1; "
+            "rational fallback 3.4.5).",
+        ),
+        Rule(
+            "alliance_below_cutoff",
+            "medium",
+            "The latest alliance rating is below the measure's cutoff (SRS: 36).",
+            "SRS below 36 is an alliance concern (OpenFIT KA-01028); cutoff from the registry.",
+        ),
+        Rule(
+            "alliance_drop",
+            "medium",
+            "The latest alliance rating is lower than the previous one by at least the registry's "
+            "drop_threshold (SRS: 1 point).",
+            "OpenFIT turns the SRS alert red on a drop of 1 point or more (support.openfit.care 204000069702).",
+        ),
+        Rule(
+            "low_alliance_item",
+            "low",
+            "An item of the latest alliance rating is below the registry's item_cutoff (SRS: 9).",
+            "Practitioner convention: discuss any SRS item below 9 (hiboop.com; another vendor uses 7.5).",
+        ),
+        Rule(
+            "long_gap",
+            "info",
+            "More than AlertConfig.long_gap_days (35) passed between two ratings of an outcome measure in the episode.",
+            "Sessions are mostly weekly or fortnightly (formats-and-norms 3.3) [threshold: our default].",
+        ),
+        Rule(
+            "missing_alliance",
+            "info",
+            "The latest session has an outcome rating but no alliance rating, in an episode that has alliance "
+            "ratings or uses a measure listed in AlertConfig.alliance_expected_with (ORS, CORS).",
+            "PCOMS: the SRS at the end of every session (rom-systems 4.1); OpenFIT: skipped feedback below 10%.",
+        ),
+        Rule(
+            "suspicious_intake",
+            "info",
+            "The intake lies on the non-clinical side of the cutoff, or within AlertConfig.ceiling_share (10%) "
+            "of the best end of the scale.",
+            "About a quarter of clients start above the cutoff and change little; high intakes are common for "
+            "mandated clients (psychoutcomes.org ClinicalCutoffScore; KA-01028; betteroutcomesnow 2017).",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """Thresholds of the alert rules; each one's source is in ``RULES``."""
+
+    at_risk_percentile: int = 25
+    off_track_percentile: int = 10
+    no_change_session: int = 4
+    sudden_loss_pct: float = 0.25  # Tang & DeRubeis criterion 2
+    long_gap_days: int = 35
+    ceiling_share: float = 0.10
+    alliance_expected_with: tuple[str, ...] = ("ORS", "CORS")
+
+    def __post_init__(self) -> None:
+        for name in ("at_risk_percentile", "off_track_percentile"):
+            if getattr(self, name) not in (10, 25, 50, 75, 90):
+                raise ValueError(f"{name} must be one of the band percentiles 10, 25, 50, 75, 90")
+        if self.off_track_percentile > self.at_risk_percentile:
+            raise ValueError("off_track_percentile must not exceed at_risk_percentile")
+
+
+ALERT_COLUMNS = ["row", "rule", "severity", "session", "measure", "message", "values"]
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def fmt(value: float | None, decimals: int = 1) -> str:
+    """A score as shown to a therapist: the measure's decimals, without a trailing '.0'."""
+    if value is None or value != value:
+        return "-"
+    if decimals <= 0:
+        text = f"{value:.0f}"
+    else:
+        text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def num(values: Any, decimals: int = 1) -> pd.Series:
+    """``fmt`` for a whole array at once (Arrow compute): rounded to the decimals, no trailing zeros, '-' for NaN."""
+    arr = pa.array(np.asarray(values, dtype=float), from_pandas=True)
+    text = pc.cast(pc.round(arr, max(int(decimals), 0)), pa.string())
+    text = pc.if_else(pc.equal(text, "-0"), "0", text)
+    return pd.Series(pc.fill_null(text, "-"), dtype=_STR)
+
+
+def _text(values: Any) -> pd.Series:
+    return pd.Series(np.asarray(values, dtype=object), dtype=_STR)
+
+
+def alert(
+    rule: str,
+    message: str,
+    session: int | None,
+    measure: str | None,
+    values: dict[str, Any],
+    severity: str | None = None,
+) -> dict[str, Any]:
+    """One alert as a plain dict: rule, severity, message, session, measure and the numbers behind it."""
+    return {
+        "rule": rule,
+        "severity": severity or RULES[rule].severity,
+        "message": message,
+        "session": None if session is None else int(session),
+        "measure": measure,
+        "values": {k: _plain(v) for k, v in values.items()},
+    }
+
+
+def _plain(v: Any) -> Any:
+    """JSON-friendly numbers: Python ints and floats, None for NaN."""
+    kind = type(v)
+    if kind is float:
+        return None if v != v else v
+    if kind is int or kind is str or kind is bool or v is None:
+        return v
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return None if np.isnan(v) else float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def alert_frame(
+    row: Any,
+    rule: str,
+    message: Any,
+    session: Any,
+    measure: Any,
+    values: pd.DataFrame | list[dict[str, Any]],
+    severity: Any = None,
+) -> pd.DataFrame:
+    """Alerts of one rule as a frame: row positions, messages, sessions, measures and the numbers behind each."""
+    row = np.asarray(row, dtype=np.int64)
+    n = len(row)
+    if isinstance(values, pd.DataFrame):
+        # Plain Python numbers (NaN stays NaN; the JSON writers turn it into null).
+        keys = list(values.columns)
+        columns = [
+            values[k].to_numpy(dtype=object).tolist() if values[k].dtype == object else values[k].tolist()
+            for k in keys
+        ]
+        values = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)] if n else []
+    return pd.DataFrame(
+        {
+            "row": row,
+            "rule": rule,
+            "severity": RULES[rule].severity if severity is None else severity,
+            "session": pd.array(np.broadcast_to(np.asarray(session, dtype=float), (n,)), dtype="Int64")
+            if n
+            else pd.array([], dtype="Int64"),
+            "measure": np.broadcast_to(np.asarray(measure, dtype=object), (n,)) if n else [],
+            "message": np.asarray(message, dtype=object) if n else [],
+            "values": values,
+        },
+        columns=ALERT_COLUMNS,
+    )
+
+
+def empty_alerts() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in ALERT_COLUMNS})
+
+
+def collect(frames: Iterable[pd.DataFrame], n_rows: int) -> list[list[dict[str, Any]]]:
+    """One list of alert dicts per row (0..n_rows-1), most severe first, then the latest session first."""
+    frames = [f for f in frames if len(f)]
+    out: list[list[dict[str, Any]]] = [[] for _ in range(n_rows)]
+    if not frames:
+        return out
+    allf = pd.concat(frames, ignore_index=True)
+    allf["_rank"] = allf["severity"].map(SEVERITY_RANK)
+    allf["_session"] = -allf["session"].astype("float64").fillna(0)
+    allf = allf.sort_values(["row", "_rank", "_session"], kind="stable")
+    rows = allf["row"].to_numpy()
+    records = [
+        {
+            "rule": r,
+            "severity": sv,
+            "message": ms,
+            "session": None if se != se else int(se),
+            "measure": me,
+            "values": va,
+        }
+        for r, sv, ms, se, me, va in zip(
+            allf["rule"].tolist(),
+            allf["severity"].tolist(),
+            allf["message"].tolist(),
+            allf["session"].astype("float64").tolist(),
+            allf["measure"].tolist(),
+            allf["values"].tolist(),
+            strict=True,
+        )
+    ]
+    bounds = np.flatnonzero(np.diff(rows)) + 1
+    starts = np.concatenate([[0], bounds]).tolist()
+    ends = np.concatenate([bounds, [len(rows)]]).tolist()
+    for a, b in zip(starts, ends, strict=True):
+        out[int(rows[a])] = records[a:b]
+    return out
+
+
+# --- change category ------------------------------------------------------------------------------------
+
+
+def change_categories(
+    measure: Measure, first: np.ndarray, latest: np.ndarray, cutoff: np.ndarray
+) -> pd.DataFrame:
+    """Jacobson–Truax category per row, vectorised; the same rule as change.classify_change(method='jt').
+
+    Returns improvement, reliable_improvement, reliable_deterioration and category; rows without a latest
+    score are not_enough_data.
+    """
+    first = np.asarray(first, dtype=float)
+    latest = np.asarray(latest, dtype=float)
+    cutoff = np.asarray(cutoff, dtype=float)
+    sign = 1.0 if measure.higher_is_better else -1.0
+    improvement = sign * (latest - first)
+    rc, strict = measure.reliable_change_threshold()
+    with np.errstate(invalid="ignore"):
+        if rc is None:
+            up = down = np.zeros(len(first), dtype=bool)
+        else:
+            imp = np.round(improvement, 9)  # 27.3 - 22.3 must count as the 5 points it is
+            up = imp > rc if strict else imp >= rc
+            down = -imp > rc if strict else -imp >= rc
+        clin_first = np.where(np.isnan(cutoff), np.nan, sign * (cutoff - first) > 0)
+        clin_latest = np.where(np.isnan(cutoff), np.nan, sign * (cutoff - latest) > 0)
+    category = np.where(
+        up,
+        np.where((clin_first == 1) & (clin_latest == 0), "recovered", "improved"),
+        np.where(
+            down,
+            np.where((clin_first == 0) & (clin_latest == 1), "harmed", "deteriorated"),
+            "unchanged",
+        ),
+    ).astype(object)
+    missing = np.isnan(latest)
+    category[missing] = "not_enough_data"
+    return pd.DataFrame(
+        {
+            "improvement": np.where(missing, np.nan, improvement),
+            "reliable_improvement": up & ~missing,
+            "reliable_deterioration": down & ~missing,
+            "change_category": category,
+        }
+    )
+
+
+# --- outcome rules --------------------------------------------------------------------------------------
+
+
+def outcome_rules(
+    rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Status, change category and the outcome alerts of each (client episode, outcome measure) row.
+
+    ``rows`` columns: measure, cutoff (of the population whose norms apply), first_score, latest_score (NaN
+    with one rating), latest_session (episode session), t (the latest rating's session counted from the
+    measure's intake = 1) and the expected band at t: p10, p25, p50, p75, p90, expected_model, expected_n.
+    Returns (judgement with the same index: improvement, reliable_improvement, reliable_deterioration,
+    change_category, status; alert frame with ``row`` = position in ``rows``).
+    """
+    config = config or AlertConfig()
+    n = len(rows)
+    judged = {
+        "improvement": np.full(n, np.nan),
+        "reliable_improvement": np.zeros(n, dtype=bool),
+        "reliable_deterioration": np.zeros(n, dtype=bool),
+        "change_category": np.full(n, "not_enough_data", dtype=object),
+        "status": np.full(n, "not_enough_data", dtype=object),
+    }
+    frames = []
+    codes = rows["measure"].to_numpy(dtype=object)
+    for code in dict.fromkeys(codes):
+        m = registry[code]
+        sel = np.flatnonzero(codes == code)
+        g = rows.iloc[sel]
+        first = g["first_score"].to_numpy(dtype=float)
+        latest = g["latest_score"].to_numpy(dtype=float)
+        cats = change_categories(m, first, latest, g["cutoff"].to_numpy(dtype=float))
+        for k in ("improvement", "reliable_improvement", "reliable_deterioration", "change_category"):
+            judged[k][sel] = cats[k].to_numpy()
+        enough = ~np.isnan(latest)
+        sign = 1.0 if m.higher_is_better else -1.0
+        with np.errstate(invalid="ignore"):
+            off = enough & (sign * (g[f"p{config.off_track_percentile}"].to_numpy(dtype=float) - latest) > 0)
+            risk = enough & (sign * (g[f"p{config.at_risk_percentile}"].to_numpy(dtype=float) - latest) > 0)
+        det = cats["reliable_deterioration"].to_numpy()
+        up = cats["reliable_improvement"].to_numpy()
+        judged["status"][sel] = np.where(
+            ~enough,
+            "not_enough_data",
+            np.where(off | det, "off_track", np.where(risk, "at_risk", "on_track")),
+        )
+        rc, _ = m.reliable_change_threshold()
+        t = g["t"].to_numpy()
+        flat = enough & ~up & ~det & (t >= config.no_change_session) & (rc is not None)
+        for mask, is_off in ((off, True), (risk & ~off, False)):
+            if mask.any():
+                frames.append(_below_expected(m, g[mask], sel[mask], config, is_off))
+        if det.any():
+            frames.append(_reliable_deterioration(m, g[det], sel[det], rc))
+        if flat.any():
+            frames.append(_no_reliable_change(m, g[flat], sel[flat], rc, config))
+    judgement = pd.DataFrame(judged, index=rows.index)
+    return judgement, (pd.concat(frames, ignore_index=True) if frames else empty_alerts())
+
+
+def _below_expected(
+    m: Measure, g: pd.DataFrame, pos: np.ndarray, config: AlertConfig, off: bool
+) -> pd.DataFrame:
+    d = m.decimals
+    pct = config.off_track_percentile if off else config.at_risk_percentile
+    low_col, high_col = f"p{pct}", f"p{100 - pct}"
+    a, b = g[low_col].to_numpy(dtype=float), g[high_col].to_numpy(dtype=float)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    model = g["expected_model"].to_numpy(dtype=object)
+    n_used = g["expected_n"].to_numpy(dtype="float64", na_value=np.nan)
+    note = np.where(
+        model == "calibrated",
+        ("expected band from " + num(n_used, 0) + " similar clients in this caseload").to_numpy(dtype=object),
+        "expected band from Caseload's default model",
+    )
+    where = "below" if m.higher_is_better else "above"
+    message = (
+        f"{m.code} "
+        + num(g["latest_score"], d)
+        + " at session "
+        + num(g["t"], 0)
+        + f" is {where} the range {100 - pct}% of similar clients had reached ("
+        + num(lo, d)
+        + "–"
+        + num(hi, d)
+        + "; "
+        + _text(note)
+        + ", intake "
+        + num(g["first_score"], d)
+        + ")."
+    )
+    values = pd.DataFrame(
+        {
+            "score": g["latest_score"].to_numpy(dtype=float),
+            "intake": g["first_score"].to_numpy(dtype=float),
+            "session": g["t"].to_numpy(dtype=int),
+            **{c: g[c].to_numpy(dtype=float) for c in ("p10", "p25", "p50", "p75", "p90")},
+            "model": model,
+            "n": n_used,
+        }
+    )
+    return alert_frame(
+        pos, "off_track" if off else "at_risk", message, g["latest_session"].to_numpy(), m.code, values
+    )
+
+
+def _reliable_deterioration(m: Measure, g: pd.DataFrame, pos: np.ndarray, rc: float | None) -> pd.DataFrame:
+    d = m.decimals
+    verb = "fell" if m.higher_is_better else "rose"
+    first, latest = g["first_score"].to_numpy(dtype=float), g["latest_score"].to_numpy(dtype=float)
+    size = np.abs(latest - first)
+    message = (
+        f"{m.code} {verb} from "
+        + num(first, d)
+        + " at intake to "
+        + num(latest, d)
+        + " at session "
+        + num(g["t"], 0)
+        + ": "
+        + num(size, d)
+        + f" points worse, at least the {fmt(rc, 2)} points that count as reliable change."
+    )
+    values = pd.DataFrame({"intake": first, "score": latest, "change": size, "threshold": rc})
+    return alert_frame(pos, "reliable_deterioration", message, g["latest_session"].to_numpy(), m.code, values)
+
+
+def _no_reliable_change(
+    m: Measure, g: pd.DataFrame, pos: np.ndarray, rc: float | None, config: AlertConfig
+) -> pd.DataFrame:
+    d = m.decimals
+    first, latest = g["first_score"].to_numpy(dtype=float), g["latest_score"].to_numpy(dtype=float)
+    change = latest - first
+    plus = _text(np.where(np.round(change, d) > 0, "+", ""))
+    message = (
+        f"{m.code} has moved "
+        + plus
+        + num(change, d)
+        + " points since intake ("
+        + num(first, d)
+        + " → "
+        + num(latest, d)
+        + ") by session "
+        + num(g["t"], 0)
+        + f"; reliable change needs {fmt(rc, 2)}. Worth asking together whether the work is helping."
+    )
+    values = pd.DataFrame(
+        {
+            "intake": first,
+            "score": latest,
+            "change": change,
+            "threshold": rc,
+            "by_session": config.no_change_session,
+        }
+    )
+    return alert_frame(pos, "no_reliable_change", message, g["latest_session"].to_numpy(), m.code, values)
+
+
+# --- sudden losses --------------------------------------------------------------------------------------
+
+
+def sudden_loss_alerts(
+    m: Measure, sessions: Sequence[int], scores: Sequence[float], config: AlertConfig | None = None
+) -> list[dict[str, Any]]:
+    """Sudden losses in one episode's ratings of one measure (sessions = episode sessions, gaps kept)."""
+    config = config or AlertConfig()
+    rc, _ = m.reliable_change_threshold()
+    if rc is None or len(scores) < 4:
+        return []
+    first = int(min(sessions))
+    series: list[float | None] = [None] * (int(max(sessions)) - first + 1)
+    for s, v in zip(sessions, scores, strict=True):
+        series[int(s) - first] = float(v)
+    found = sudden_losses(series, rc, higher_is_better=m.higher_is_better, pct=config.sudden_loss_pct)
+    out = []
+    d = m.decimals
+    for loss in found:
+        before, after = series[loss.pregain], series[loss.pregain + 1]
+        s_before, s_after = first + loss.pregain, first + loss.pregain + 1
+        note = " It has since reversed." if loss.reversed else ""
+        message = (
+            f"{m.code} went from {fmt(before, d)} at session {s_before} to {fmt(after, d)} at session "
+            f"{s_after}: a sudden loss of {fmt(loss.magnitude, d)} points (Tang & DeRubeis criteria).{note}"
+        )
+        out.append(
+            alert(
+                "sudden_loss",
+                message,
+                s_after,
+                m.code,
+                {
+                    "before": before,
+                    "after": after,
+                    "magnitude": loss.magnitude,
+                    "criterion_1": rc,
+                    "reversed": loss.reversed,
+                },
+                severity="low" if loss.reversed else None,
+            )
+        )
+    return out
+
+
+_T_CRIT = {2: 4.302652729749411, 3: 3.1824463052836336, 4: 2.776445105197695}  # qt(.975, df), as gains.py
+
+
+def sudden_loss_screen(
+    m: Measure,
+    sessions: Sequence[Sequence[int]],
+    scores: Sequence[Sequence[float]],
+    config: AlertConfig | None = None,
+) -> np.ndarray:
+    """Which episodes can hold a sudden loss: the three Tang & DeRubeis criteria for every series at once.
+
+    A vectorised, slightly loosened copy of gains.check_intervals on the same positional series (missing
+    sessions as gaps), used only to spare gains.py the episodes that cannot qualify; gains.py decides.
+    """
+    config = config or AlertConfig()
+    rc, _ = m.reliable_change_threshold()
+    n = len(scores)
+    if rc is None or n == 0:
+        return np.zeros(n, dtype=bool)
+    firsts = [min(s) for s in sessions]
+    lengths = np.array([max(s) - f + 1 for s, f in zip(sessions, firsts, strict=True)])
+    x = np.full((n, int(lengths.max()) + 3), np.nan)
+    for j, (ss, sc, f) in enumerate(zip(sessions, scores, firsts, strict=True)):
+        x[j, np.asarray(ss) - f] = sc
+    sign = -1.0 if m.higher_is_better else 1.0  # the direction of a loss
+    ok = np.zeros(n, dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in range(1, int(lengths.max()) - 2):
+            step = sign * (x[:, k + 1] - x[:, k])
+            c12 = (step >= rc - 1e-9) & (step >= config.sudden_loss_pct * x[:, k] - 1e-9)
+            if not c12.any():
+                continue
+            pre, post = x[:, max(0, k - 2) : k + 1], x[:, k + 1 : k + 4]
+            n1, n2 = (~np.isnan(pre)).sum(axis=1), (~np.isnan(post)).sum(axis=1)
+            m1, m2 = np.nanmean(pre, axis=1), np.nanmean(post, axis=1)
+            v1 = np.nansum((pre - m1[:, None]) ** 2, axis=1) / (n1 - 1)
+            v2 = np.nansum((post - m2[:, None]) ** 2, axis=1) / (n2 - 1)
+            df = n1 + n2 - 2
+            pooled = np.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / df)
+            t = np.select([df == 2, df == 3], [_T_CRIT[2], _T_CRIT[3]], _T_CRIT[4])
+            c3 = (n1 >= 2) & (n2 >= 2) & (sign * (m2 - m1) > t * pooled - 1e-9)
+            ok |= c12 & c3 & (k <= lengths - 3)
+    return ok
+
+
+def dicts_frame(row_alerts: Iterable[tuple[int, dict[str, Any]]]) -> pd.DataFrame:
+    """An alert frame from (row, alert dict) pairs built one at a time (sudden losses, risk items)."""
+    pairs = list(row_alerts)
+    if not pairs:
+        return empty_alerts()
+    return pd.DataFrame(
+        {
+            "row": [r for r, _ in pairs],
+            "rule": [a["rule"] for _, a in pairs],
+            "severity": [a["severity"] for _, a in pairs],
+            "session": pd.array([a["session"] for _, a in pairs], dtype="Int64"),
+            "measure": [a["measure"] for _, a in pairs],
+            "message": [a["message"] for _, a in pairs],
+            "values": [a["values"] for _, a in pairs],
+        },
+        columns=ALERT_COLUMNS,
+    )
+
+
+# --- alliance -------------------------------------------------------------------------------------------
+
+
+def alliance_rules(
+    rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig | None = None
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Alliance status per client episode and the alliance alerts.
+
+    ``rows`` columns: alliance_measure (None/NaN when the episode has no alliance rating), latest_alliance,
+    latest_alliance_session, previous_alliance, and the latest rating's items as alliance_item_1..k (or
+    latest_alliance_items, a list per row). Returns
+    (alliance_status with the same index, alert frame with ``row`` = position in ``rows``).
+    """
+    config = config or AlertConfig()
+    status = np.full(len(rows), "not_rated", dtype=object)
+    frames = []
+    codes = rows["alliance_measure"].to_numpy(dtype=object)
+    for code in {c for c in codes if isinstance(c, str) and c in registry}:
+        m = registry[code]
+        d = m.decimals
+        sel = np.flatnonzero(codes == code)
+        g = rows.iloc[sel]
+        latest = g["latest_alliance"].to_numpy(dtype=float)
+        prev = g["previous_alliance"].to_numpy(dtype=float)
+        session = g["latest_alliance_session"].to_numpy(dtype=float)
+        sign = 1.0 if m.higher_is_better else -1.0
+        none = np.zeros(len(sel), dtype=bool)
+        with np.errstate(invalid="ignore"):
+            below = sign * (float(m.cutoff) - latest) > 0 if m.cutoff is not None else none
+            drop = np.round(sign * (prev - latest), 9)
+            dropped = (~np.isnan(prev) & (drop >= m.drop_threshold)) if m.drop_threshold is not None else none
+        status[sel] = np.where(below | dropped, "concern", "ok")
+        if below.any():
+            message = (
+                f"{m.code} "
+                + num(latest[below], d)
+                + " at session "
+                + num(session[below], 0)
+                + f" is below the alliance cutoff of {fmt(m.cutoff, d)}."
+            )
+            values = pd.DataFrame({"score": latest[below], "cutoff": m.cutoff})
+            frames.append(
+                alert_frame(sel[below], "alliance_below_cutoff", message, session[below], code, values)
+            )
+        if dropped.any():
+            message = (
+                f"{m.code} fell "
+                + num(drop[dropped], d)
+                + " points from the previous rating ("
+                + num(prev[dropped], d)
+                + " → "
+                + num(latest[dropped], d)
+                + ") at session "
+                + num(session[dropped], 0)
+                + "."
+            )
+            values = pd.DataFrame(
+                {
+                    "previous": prev[dropped],
+                    "score": latest[dropped],
+                    "drop": drop[dropped],
+                    "threshold": m.drop_threshold,
+                }
+            )
+            frames.append(alert_frame(sel[dropped], "alliance_drop", message, session[dropped], code, values))
+        if m.item_cutoff is not None and m.items:
+            frames.append(_low_items(m, g, sel, session, sign))
+    frames = [f for f in frames if len(f)]
+    return (
+        pd.Series(status, index=rows.index, name="alliance_status"),
+        pd.concat(frames, ignore_index=True) if frames else empty_alerts(),
+    )
+
+
+def _low_items(
+    m: Measure, g: pd.DataFrame, sel: np.ndarray, session: np.ndarray, sign: float
+) -> pd.DataFrame:
+    """Items of the latest alliance rating below the registry's item_cutoff."""
+    d = m.decimals
+    names = list(m.item_labels) if m.item_labels else list(m.items)
+    k = len(m.items)
+    if "alliance_item_1" in g.columns:
+        grid = np.column_stack(
+            [
+                g[f"alliance_item_{i + 1}"].to_numpy(dtype=float)
+                if f"alliance_item_{i + 1}" in g.columns
+                else np.full(len(g), np.nan)
+                for i in range(k)
+            ]
+        )
+    else:
+        grid = np.full((len(g), k), np.nan)
+        for j, items in enumerate(g["latest_alliance_items"].tolist()):
+            if isinstance(items, (list, tuple, np.ndarray)):
+                vals = [np.nan if v is None else float(v) for v in list(items)[:k]]
+                grid[j, : len(vals)] = vals
+    with np.errstate(invalid="ignore"):
+        low = sign * (float(m.item_cutoff) - grid) > 0
+    fired = low.any(axis=1)
+    if not fired.any():
+        return empty_alerts()
+    parts = [
+        pa.array(
+            np.where(low[fired, i], (f"{names[i]} " + num(grid[fired, i], d)).to_numpy(dtype=object), None),
+            pa.string(),
+        )
+        for i in range(k)
+    ]
+    listing = pc.binary_join_element_wise(*parts, ", ", null_handling="skip")
+    message = (
+        f"{m.code} at session "
+        + num(session[fired], 0)
+        + ": "
+        + pd.Series(listing, dtype=_STR)
+        + f" — below {fmt(m.item_cutoff, d)}; worth asking what would make the next session fit better."
+    )
+    rows_low, cols_low = np.nonzero(low[fired])
+    per_row: list[dict[str, float]] = [{} for _ in range(int(fired.sum()))]
+    for j, i, v in zip(
+        rows_low.tolist(), cols_low.tolist(), grid[fired][rows_low, cols_low].tolist(), strict=True
+    ):
+        per_row[j][names[i]] = v
+    values = [{"items": items, "item_cutoff": m.item_cutoff} for items in per_row]
+    return alert_frame(sel[fired], "low_alliance_item", message, session[fired], m.code, values)
+
+
+# --- risk -----------------------------------------------------------------------------------------------
+
+
+def risk_alert(
+    m: Measure, item: str, value: float, session: int, endorsed_sessions: int = 1
+) -> dict[str, Any]:
+    """The critical alert for an endorsed risk item (the item's neutral label, never its wording)."""
+    label = m.item_labels[m.items.index(item)] if m.item_labels else item
+    more = f" (endorsed at {endorsed_sessions} ratings in this episode)" if endorsed_sessions > 1 else ""
+    return alert(
+        "risk_item",
+        f"{m.code} risk item '{label}' scored {fmt(value, m.decimals)} at session {int(session)}{more}: "
+        "follow up on risk before anything else.",
+        session,
+        m.code,
+        {"item": item, "score": value, "threshold": m.risk_threshold, "ratings_endorsed": endorsed_sessions},
+    )
+
+
+def risk_item_positions(registry: dict[str, Measure]) -> dict[str, list[tuple[str, int, float]]]:
+    """Per measure with risk items: (item code, 1-based position in the items list, threshold)."""
+    return {
+        code: [(item, m.items.index(item) + 1, float(m.risk_threshold)) for item in m.risk_items]
+        for code, m in registry.items()
+        if m.risk_items
+    }
+
+
+# --- data quality ---------------------------------------------------------------------------------------
+
+
+def long_gap_alerts(
+    pos: np.ndarray,
+    days: np.ndarray,
+    session: np.ndarray,
+    measure: np.ndarray,
+    config: AlertConfig | None = None,
+) -> pd.DataFrame:
+    """More than long_gap_days between two ratings of an outcome measure in one episode."""
+    config = config or AlertConfig()
+    if len(pos) == 0:
+        return empty_alerts()
+    message = (
+        num(days, 0)
+        + " days passed between "
+        + _text(measure)
+        + " ratings before session "
+        + num(session, 0)
+        + f" (more than {config.long_gap_days}); scores either side may not be comparable."
+    )
+    values = pd.DataFrame({"days": np.asarray(days, dtype=int), "threshold": config.long_gap_days})
+    return alert_frame(pos, "long_gap", message, session, measure, values)
+
+
+def missing_alliance_alerts(pos: np.ndarray, codes: np.ndarray, session: np.ndarray) -> pd.DataFrame:
+    """The latest session has an outcome rating but no alliance rating."""
+    if len(pos) == 0:
+        return empty_alerts()
+    message = "No " + _text(codes) + " rating at the latest session (session " + num(session, 0) + ")."
+    values = pd.DataFrame({"session": np.asarray(session, dtype=int)})
+    return alert_frame(pos, "missing_alliance", message, session, codes, values)
+
+
+def suspicious_intake_alerts(
+    rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig | None = None
+) -> pd.DataFrame:
+    """Intakes on the non-clinical side of the cutoff, or near the best end of the scale, per outcome row.
+
+    ``rows`` columns: measure, first_score, cutoff, population, first_session.
+    """
+    config = config or AlertConfig()
+    frames = []
+    codes = rows["measure"].to_numpy(dtype=object)
+    for code in dict.fromkeys(codes):
+        m = registry[code]
+        d = m.decimals
+        sel = np.flatnonzero(codes == code)
+        g = rows.iloc[sel]
+        x = g["first_score"].to_numpy(dtype=float)
+        cut = g["cutoff"].to_numpy(dtype=float)
+        session = g["first_session"].to_numpy()
+        sign = 1.0 if m.higher_is_better else -1.0
+        best = m.max if m.higher_is_better else m.min
+        near_best = np.abs(best - x) <= config.ceiling_share * (m.max - m.min)
+        with np.errstate(invalid="ignore"):
+            not_clinical = ~near_best & ~np.isnan(cut) & ~(sign * (cut - x) > 0)
+        if near_best.any():
+            message = (
+                f"{m.code} intake "
+                + num(x[near_best], d)
+                + f" is near the {'top' if m.higher_is_better else 'bottom'} of the scale ({fmt(best, d)}): "
+                "check that the rating reflects how the client is doing."
+            )
+            values = pd.DataFrame({"intake": x[near_best], "cutoff": cut[near_best], "best": best})
+            frames.append(
+                alert_frame(sel[near_best], "suspicious_intake", message, session[near_best], code, values)
+            )
+        if not_clinical.any():
+            pops = g["population"].to_numpy(dtype=object)[not_clinical]
+            who = np.where(pops == "default", "", " for " + pops.astype(str) + "s")
+            side = "above" if m.higher_is_better else "below"
+            message = (
+                f"{m.code} intake "
+                + num(x[not_clinical], d)
+                + f" is {side} the clinical cutoff of "
+                + num(cut[not_clinical], d)
+                + _text(who)
+                + ": change is hard to show from here; explore whose concern brings the client."
+            )
+            values = pd.DataFrame({"intake": x[not_clinical], "cutoff": cut[not_clinical]})
+            frames.append(
+                alert_frame(
+                    sel[not_clinical], "suspicious_intake", message, session[not_clinical], code, values
+                )
+            )
+    return pd.concat(frames, ignore_index=True) if frames else empty_alerts()
+
+
+# --- combining ------------------------------------------------------------------------------------------
+
+
+def sort_alerts(alerts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Most severe first; within a severity, the latest session first."""
+    return sorted(alerts, key=lambda a: (SEVERITY_RANK[a["severity"]], -(a["session"] or 0)))
+
+
+def top_alert(alerts: Sequence[dict[str, Any]]) -> str | None:
+    """The message of the most severe alert, or None."""
+    return alerts[0]["message"] if alerts else None

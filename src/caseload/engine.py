@@ -1,0 +1,888 @@
+"""The clinical engine: per client episode and outcome measure, change, category, expected band, status and alerts.
+
+``caseload_overview`` returns one row per (client, episode, outcome measure) with these columns:
+
+    client_id, clinician_id   the client and the clinician of the episode's latest rating
+    episode                   1, 2, ... per client by start date; episode_label, episode_id (from the export or
+                              None), episode_source ('export' or 'gap'), episode_active (bool)
+    age_group                 from the export (latest in the episode), else the store's default age group
+    population                whose norms were used: the age group when the measure has a cutoff for it,
+                              else 'default'; cutoff is the cutoff that population uses
+    measure, rater            the outcome measure; the rater whose ratings drive the row ('self' unless the
+                              episode has only collateral ratings of that measure)
+    sessions                  ratings of the measure by that rater in the episode
+    first_date, latest_date   dates of the first and latest of those ratings (datetime64)
+    days_since_last           days from the episode's latest rating (any measure) to ``today``
+    first_session, latest_session   episode session numbers (1 = first session of the episode)
+    t                         session of the latest rating counted from this measure's intake (1 = intake)
+    first_score, latest_score, change (latest - first), improvement (positive = better)
+    reliable_change           the registry's reliable-change points
+    change_category           recovered / improved / unchanged / deteriorated / harmed / not_enough_data
+                              (Jacobson–Truax, as change.classify_change)
+    status                    on_track / at_risk / off_track / not_enough_data (see alerts.py)
+    expected_p10..expected_p90  the expected band at the latest session (scores; p25 = 25% did worse)
+    expected_model, expected_n  'default' (n None) or 'calibrated' with the episodes it rests on
+    alliance_measure, alliance_status (ok / concern / not_rated), latest_alliance
+    alerts                    list of dicts {rule, severity, message, session, measure, values}, most severe
+                              first; episode-wide alerts (risk, alliance, gaps) repeat on each measure's row
+    top_alert, top_severity   the first alert's message and severity (None without alerts)
+
+``client_detail`` returns the same rows for one client plus every rating per measure and rater, and the
+expected band per session. Aggregation runs in DuckDB (window functions for episodes, ``arg_min/arg_max``
+aggregates per episode); Python works on one row per episode and measure, vectorised.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import OrderedDict
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from caseload import store
+from caseload.alerts import (
+    AlertConfig,
+    alliance_rules,
+    collect,
+    dicts_frame,
+    long_gap_alerts,
+    missing_alliance_alerts,
+    outcome_rules,
+    risk_alert,
+    risk_item_positions,
+    sort_alerts,
+    sudden_loss_alerts,
+    sudden_loss_screen,
+    suspicious_intake_alerts,
+)
+from caseload.episodes import (
+    EpisodeRules,
+    episode_index_sql,
+    number_episodes,
+    split_points_sql,
+    with_labels,
+)
+from caseload.measures import Measure
+from caseload.trajectories import (
+    BAND_COLUMNS,
+    Calibration,
+    CalibrationRules,
+    DefaultModel,
+    calibrate,
+    expected_bands,
+)
+
+DEFAULT_AGE_GROUP_SETTING = "default_age_group"
+TRAJECTORIES = ("auto", "default")
+
+OVERVIEW_COLUMNS = [
+    "client_id",
+    "clinician_id",
+    "episode",
+    "episode_label",
+    "episode_id",
+    "episode_source",
+    "episode_active",
+    "age_group",
+    "population",
+    "cutoff",
+    "measure",
+    "rater",
+    "sessions",
+    "first_date",
+    "latest_date",
+    "days_since_last",
+    "first_session",
+    "latest_session",
+    "t",
+    "first_score",
+    "latest_score",
+    "change",
+    "improvement",
+    "reliable_change",
+    "change_category",
+    "status",
+    *[f"expected_{c}" for c in BAND_COLUMNS],
+    "expected_model",
+    "expected_n",
+    "alliance_measure",
+    "alliance_status",
+    "latest_alliance",
+    "alerts",
+    "top_alert",
+    "top_severity",
+]
+
+_CALIBRATION_CACHE: OrderedDict[tuple, dict[tuple[str, str], Calibration]] = OrderedDict()
+
+
+def caseload_overview(
+    con: duckdb.DuckDBPyConnection,
+    registry: dict[str, Measure],
+    clinician_id: str | None = None,
+    active_only: bool = False,
+    today: date | None = None,
+    trajectory: str = "auto",
+    *,
+    rules: EpisodeRules | None = None,
+    alert_config: AlertConfig | None = None,
+    calibration_rules: CalibrationRules | None = None,
+    model: DefaultModel | None = None,
+) -> pd.DataFrame:
+    """One row per (client, episode, outcome measure): scores, change, category, status, band and alerts."""
+    frame, _ = _evaluate(
+        con,
+        registry,
+        today=today,
+        trajectory=trajectory,
+        clinician_id=clinician_id,
+        rules=rules,
+        alert_config=alert_config,
+        calibration_rules=calibration_rules,
+        model=model,
+    )
+    if clinician_id is not None:
+        frame = frame[frame["clinician_id"] == clinician_id]
+    if active_only:
+        frame = frame[frame["episode_active"]]
+    return frame.reset_index(drop=True)
+
+
+def client_detail(
+    con: duckdb.DuckDBPyConnection,
+    registry: dict[str, Measure],
+    client_id: str,
+    today: date | None = None,
+    trajectory: str = "auto",
+    *,
+    rules: EpisodeRules | None = None,
+    alert_config: AlertConfig | None = None,
+    calibration_rules: CalibrationRules | None = None,
+    model: DefaultModel | None = None,
+) -> dict[str, Any] | None:
+    """One client's episodes: every rating per measure and rater, expected band used, categories and alerts."""
+    frame, ctx = _evaluate(
+        con,
+        registry,
+        today=today,
+        trajectory=trajectory,
+        client_id=client_id,
+        rules=rules,
+        alert_config=alert_config,
+        calibration_rules=calibration_rules,
+        model=model,
+    )
+    ratings = ctx["ratings"]
+    if ratings.empty:
+        return None
+    episodes = ctx["episodes"]
+    out_episodes = []
+    for ep in episodes.to_dict("records"):
+        rows = frame[frame["episode"] == ep["episode"]]
+        er = ratings[ratings["episode"] == ep["episode"]]
+        measures = []
+        for (code, rater), series in er.groupby(["measure", "rater"], sort=True):
+            m = registry.get(code)
+            sessions = [
+                {
+                    "session": int(r.episode_session),
+                    "session_number": None if pd.isna(r.session_number) else int(r.session_number),
+                    "date": None if pd.isna(r.session_date) else pd.Timestamp(r.session_date).date(),
+                    "total": float(r.total),
+                    "items": _items(r.items, m),
+                }
+                for r in series.sort_values("episode_session").itertuples()
+            ]
+            entry: dict[str, Any] = {
+                "measure": code,
+                "kind": m.kind if m else None,
+                "rater": rater,
+                "higher_is_better": m.higher_is_better if m else None,
+                "sessions": sessions,
+            }
+            row = rows[(rows["measure"] == code) & (rows["rater"] == rater)]
+            if m is not None and m.kind == "outcome" and not row.empty:
+                r0 = row.iloc[0]
+                entry.update(_record(r0, exclude={"alerts", "sessions"}))  # keep the per-session list
+                entry["expected"] = _band_series(m, r0, ctx, trajectory, model)
+            measures.append(entry)
+        alerts = []
+        for a in (a for lst in rows["alerts"] for a in lst):
+            if a not in alerts:
+                alerts.append(a)
+        out_episodes.append(
+            {
+                **_plain_dict(ep),
+                "population": sorted(set(rows["population"])) if not rows.empty else [],
+                "status": {r.measure: r.status for r in rows.itertuples() if r.rater == "self"},
+                "change_category": {r.measure: r.change_category for r in rows.itertuples()},
+                "alliance_status": rows["alliance_status"].iloc[0] if not rows.empty else "not_rated",
+                "measures": measures,
+                "alerts": sort_alerts(alerts),
+            }
+        )
+    latest = out_episodes[-1]
+    return {
+        "client_id": client_id,
+        "clinician_id": latest.get("clinician_id"),
+        "age_group": latest.get("age_group"),
+        "episodes": out_episodes,
+        "overview": overview_records(frame),
+        "alerts": latest["alerts"],
+    }
+
+
+def overview_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The overview as JSON-ready dicts: ISO dates, None for missing values, plain Python numbers."""
+    return [_plain_dict(r) for r in frame.to_dict("records")]
+
+
+# --- evaluation -----------------------------------------------------------------------------------------
+
+
+def _evaluate(
+    con: duckdb.DuckDBPyConnection,
+    registry: dict[str, Measure],
+    *,
+    today: date | None,
+    trajectory: str,
+    client_id: str | None = None,
+    clinician_id: str | None = None,
+    rules: EpisodeRules | None,
+    alert_config: AlertConfig | None,
+    calibration_rules: CalibrationRules | None,
+    model: DefaultModel | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    if trajectory not in TRAJECTORIES:
+        raise ValueError(f"trajectory must be one of {', '.join(TRAJECTORIES)}, not {trajectory!r}")
+    today = today or date.today()
+    rules = rules or EpisodeRules.from_settings(con)
+    config = alert_config or AlertConfig()
+    default_age = store.get_setting(con, DEFAULT_AGE_GROUP_SETTING, "adult")
+    calibrations: dict[tuple[str, str], Calibration] = {}
+    if trajectory == "auto":
+        calibrations = _calibrations(con, registry, rules, default_age, calibration_rules)
+
+    where, params = ["true"], []
+    if client_id is not None:
+        where.append("client_id = ?")
+        params.append(client_id)
+    if clinician_id is not None:
+        where.append("client_id in (select client_id from ratings where clinician_id = ?)")
+        params.append(clinician_id)
+    source = _source(con, " and ".join(where), params)
+    splits = f"_splits_{uuid.uuid4().hex[:12]}"
+    con.execute(f"create temp table {splits} as {split_points_sql(source, rules)}", params)
+    try:
+        q = _Queries(source, splits, registry, config)
+        episodes = con.execute(q.episodes(), params).df()
+        outcome = con.execute(q.outcome(), params).df()
+        alliance = con.execute(q.alliance(), params).df()
+        ratings = pd.DataFrame()
+        if client_id is not None:
+            ratings = con.execute(q.ratings(), params).df()
+    finally:
+        con.execute(f"drop table if exists {splits}")
+    episodes = _episode_table(episodes, rules, today)
+    frame = _assemble(episodes, outcome, alliance, registry, config, calibrations, default_age, model)
+    if not ratings.empty:
+        ratings = _with_episodes(ratings, episodes)
+    return frame, {"ratings": ratings, "episodes": episodes, "calibrations": calibrations, "today": today}
+
+
+def _source(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> str:
+    """The ratings relation to read; session numbers filled by date rank only if the store lacks some."""
+    missing = con.execute(
+        f"select count(*) from ratings where ({where}) and session_number is null", params
+    ).fetchall()[0][0]
+    if not missing:
+        return f"(select * from ratings where {where})"
+    # Ratings stored without a session number are numbered by the rank of their date (as the importer does).
+    return (
+        f"(select * replace (coalesce(session_number, dense_rank() over (partition by client_id "
+        f"order by session_date))::integer as session_number) from ratings where {where})"
+    )
+
+
+# Orders a client's ratings by date, then session number; undated ratings last.
+_ORD = (
+    "(coalesce(date_diff('day', DATE '1970-01-01', r.session_date::date), 99999999)::bigint * 1000000"
+    " + coalesce(r.session_number, 0))"
+)
+
+
+class _Queries:
+    """The engine's SQL over the store: episode, outcome and alliance aggregates in one pass each."""
+
+    def __init__(self, source: str, splits: str, registry: dict[str, Measure], config: AlertConfig):
+        self.source, self.splits, self.registry, self.config = source, splits, registry, config
+        self.outcome_codes = [c for c, m in registry.items() if m.kind == "outcome"]
+        self.alliance_codes = [c for c, m in registry.items() if m.kind == "alliance"]
+        self.base = (
+            f"(select r.*, {_ORD} as ord, {episode_index_sql('r', 'p')} as gidx"
+            f" from {source} r left join {splits} p using (client_id)) r"
+        )
+        self.gidx = "r.gidx"
+
+    def episodes(self) -> str:
+        risk = risk_item_positions(self.registry)
+        value_cases, item_cases, thr_cases = [], [], []
+        for code, items in risk.items():
+            values = [f"coalesce(r.items[{pos}], -1e9)" for _, pos, _ in items]
+            value_cases.append(
+                f"when '{code}' then " + (values[0] if len(values) == 1 else f"greatest({', '.join(values)})")
+            )
+            item_cases.append(
+                f"when '{code}' then case "
+                + " ".join(f"when r.items[{pos}] > {thr} then '{item}'" for item, pos, thr in items)
+                + " end"
+            )
+            thr_cases.append(f"when '{code}' then {items[0][2]}")
+        hit = (
+            f"((case r.measure {' '.join(value_cases)} end) > (case r.measure {' '.join(thr_cases)} end))"
+            if value_cases
+            else "false"
+        )
+        risk_value = f"(case r.measure {' '.join(value_cases)} end)" if value_cases else "null::double"
+        risk_item = f"(case r.measure {' '.join(item_cases)} end)" if item_cases else "null::varchar"
+        outcome_in, alliance_in = _in_list(self.outcome_codes), _in_list(self.alliance_codes)
+        return f"""
+select r.client_id, any_value(r.episode_id) as episode_id, r.gidx,
+    min(r.session_date)::date as start_date,
+    max(r.session_date)::date as end_date,
+    min(r.session_number) as min_sn,
+    count(distinct r.session_number)::integer as episode_sessions,
+    arg_max(r.clinician_id, r.ord) as clinician_id,
+    arg_max(r.age_group, r.ord) filter (where r.age_group is not null) as age_group,
+    max(r.session_number) filter (where r.measure in {outcome_in} and r.rater = 'self') as last_outcome_sn,
+    max(r.session_number) filter (where r.measure in {alliance_in} and r.rater = 'self') as last_alliance_sn,
+    arg_max(r.measure, r.ord) filter (where r.measure in {alliance_in} and r.rater = 'self') as alliance_code,
+    bool_or(r.measure in {_in_list(self.config.alliance_expected_with)}) as expects_alliance,
+    count(*) filter (where {hit}) as risk_count,
+    arg_max(r.measure, r.ord) filter (where {hit}) as risk_measure,
+    arg_max({risk_item}, r.ord) filter (where {hit}) as risk_item,
+    arg_max({risk_value}, r.ord) filter (where {hit}) as risk_score,
+    arg_max(r.session_number, r.ord) filter (where {hit}) as risk_sn
+from {self.base}
+group by r.client_id, coalesce(r.episode_id, ''), r.episode_id is null, r.gidx
+"""
+
+    def outcome(self) -> str:
+        sign_cases, rc_cases = [], []
+        for code in self.outcome_codes:
+            m = self.registry[code]
+            rc, _ = m.reliable_change_threshold()
+            sign_cases.append(f"when '{code}' then {1 if m.higher_is_better else -1}")
+            if rc is not None:
+                rc_cases.append(f"when '{code}' then {float(rc)}")
+        sign = f"(case measure {' '.join(sign_cases)} end)"
+        rc = f"(case measure {' '.join(rc_cases)} end)" if rc_cases else "null::double"
+        long_gap = int(self.config.long_gap_days)
+        return f"""
+with o as (
+    select r.client_id, any_value(r.episode_id) as episode_id, r.gidx, r.measure, r.rater,
+        count(*)::integer as sessions,
+        arg_min(r.session_number, r.ord) as first_sn,
+        arg_max(r.session_number, r.ord) as latest_sn,
+        min(r.session_date)::date as first_date,
+        max(r.session_date)::date as latest_date,
+        arg_min(r.total, r.ord) as first_score,
+        arg_max(r.total, r.ord) as latest_score,
+        list(r.total order by r.ord) as scores,
+        list(r.session_number order by r.ord) as sns,
+        list(r.session_date::date order by r.ord) as ds
+    from {self.base}
+    where r.measure in {_in_list(self.outcome_codes)}
+    group by r.client_id, coalesce(r.episode_id, ''), r.episode_id is null, r.gidx, r.measure, r.rater
+),
+g as (
+    select *,
+        -- A sudden loss needs criteria 1 and 2 between ratings 2..n-1 (suddengains never tests the first
+        -- or last interval); only episodes with such a step are screened further (alerts.py) and tested.
+        list_bool_or(list_transform(range(2, len(scores) - 1), lambda i:
+            -{sign} * (scores[i + 1] - scores[i]) >= {rc} - 1e-9
+            and abs(scores[i + 1] - scores[i]) >= {float(self.config.sudden_loss_pct)} * abs(scores[i]) - 1e-9))
+            as worst_step,
+        list_filter(
+            list_transform(range(2, len(ds) + 1),
+                lambda i: struct_pack(i := i, g := date_diff('day', ds[i - 1], ds[i]))),
+            lambda x: x.g > {long_gap}) as long_gaps
+    from o
+)
+select * exclude (scores, sns, ds, worst_step, long_gaps),
+    case when worst_step then scores end as loss_scores,
+    case when worst_step then sns end as loss_sns,
+    long_gaps[-1].g as long_gap_days,
+    sns[long_gaps[-1].i] as long_gap_sn
+from g
+"""
+
+    def _alliance_items(self) -> str:
+        k = max([self.registry[c].n_items for c in self.alliance_codes] or [0])
+        if k == 0:
+            return "null as alliance_item_1"
+        latest = "arg_max(r.items, r.ord)"
+        return ", ".join(f"{latest}[{i}] as alliance_item_{i}" for i in range(1, k + 1))
+
+    def alliance(self) -> str:
+        return f"""
+select r.client_id, any_value(r.episode_id) as episode_id, r.gidx, r.measure as alliance_measure,
+    arg_max(r.session_number, r.ord) as latest_alliance_sn,
+    arg_max(r.total, r.ord, 2) as last_two,
+    {self._alliance_items()},
+    max(r.ord) as _ord
+from {self.base}
+where r.measure in {_in_list(self.alliance_codes)} and r.rater = 'self'
+group by r.client_id, coalesce(r.episode_id, ''), r.episode_id is null, r.gidx, r.measure
+"""
+
+    def ratings(self) -> str:
+        return f"""
+select r.client_id, r.clinician_id, r.episode_id, {self.gidx} as gidx, r.age_group,
+    r.session_date::date as session_date, r.session_number, r.measure, r.rater, r.items, r.total,
+    r.total_source, r.import_id
+from {self.base}
+order by r.measure, r.rater, r.ord
+"""
+
+
+def _keys(frame: pd.DataFrame) -> pd.Series:
+    """episode_key per row from episode_id and gap index ('x:<id>' or 'g:<n>')."""
+    gap = "g:" + frame["gidx"].astype("int64").astype(str)
+    explicit = "x:" + frame["episode_id"].astype(str)
+    return pd.Series(np.where(frame["episode_id"].isna(), gap, explicit), index=frame.index)
+
+
+def _episode_table(episodes: pd.DataFrame, rules: EpisodeRules, today: date) -> pd.DataFrame:
+    """Number and label the episodes; active = latest rating at most close_after_days before today."""
+    if episodes.empty:
+        episodes["episode_key"] = pd.Series(dtype="str")
+        episodes["episode"] = pd.Series(dtype="int64")
+        return with_labels(
+            episodes.assign(active=pd.Series(dtype=bool), days_since_last=pd.Series(dtype=float))
+        )
+    episodes["episode_key"] = _keys(episodes)
+    episodes["start_date"] = pd.to_datetime(episodes["start_date"])
+    episodes["end_date"] = pd.to_datetime(episodes["end_date"])
+    episodes["episode"] = number_episodes(episodes)
+    days = (pd.Timestamp(today) - episodes["end_date"]).dt.days
+    episodes["days_since_last"] = days
+    episodes["active"] = (days <= rules.close_after_days) | days.isna()
+    episodes["episode_source"] = np.where(episodes["episode_id"].isna(), "gap", "export")
+    episodes = episodes.sort_values(["client_id", "episode"]).reset_index(drop=True)
+    return with_labels(episodes)
+
+
+def _with_episodes(ratings: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+    """One client's ratings with episode number and episode_session."""
+    ratings = ratings.copy()
+    ratings["episode_key"] = _keys(ratings)
+    ep = episodes[["episode_key", "episode", "min_sn"]]
+    ratings = ratings.merge(ep, on="episode_key", how="left")
+    ratings["episode_session"] = (ratings["session_number"] - ratings["min_sn"] + 1).astype("Int64")
+    return ratings.drop(columns=["gidx", "min_sn"])
+
+
+def _assemble(
+    episodes: pd.DataFrame,
+    outcome: pd.DataFrame,
+    alliance: pd.DataFrame,
+    registry: dict[str, Measure],
+    config: AlertConfig,
+    calibrations: dict[tuple[str, str], Calibration],
+    default_age: str,
+    model: DefaultModel | None,
+) -> pd.DataFrame:
+    """Join the levels, compute bands, categories, status and alerts; return the documented columns."""
+    if outcome.empty:
+        return pd.DataFrame(columns=OVERVIEW_COLUMNS)
+    ep = episodes.rename(columns={"active": "episode_active"})
+    ep["age_group"] = ep["age_group"].fillna(default_age)
+    if not alliance.empty:
+        alliance = alliance.copy()
+        alliance["episode_key"] = _keys(alliance)
+        alliance = alliance.sort_values(["client_id", "episode_key", "_ord"]).drop_duplicates(
+            ["client_id", "episode_key"], keep="last"
+        )
+        last_two = alliance["last_two"].tolist()
+        alliance["latest_alliance"] = [float(v[0]) for v in last_two]
+        alliance["previous_alliance"] = [float(v[1]) if len(v) > 1 else np.nan for v in last_two]
+        alliance = alliance.drop(columns=["last_two", "_ord", "episode_id", "gidx"])
+        ep = ep.merge(alliance, on=["client_id", "episode_key"], how="left")
+        ep["latest_alliance_session"] = ep["latest_alliance_sn"] - ep["min_sn"] + 1
+    else:
+        ep["alliance_measure"] = None
+        for c in ("latest_alliance", "previous_alliance", "latest_alliance_session"):
+            ep[c] = np.nan
+    ep["alliance_status"], alliance_alerts = alliance_rules(ep, registry, config)
+    episode_alerts = pd.concat([alliance_alerts, *_episode_alerts(ep, registry)], ignore_index=True)
+    ep["_ep_pos"] = np.arange(len(ep))
+
+    outcome = outcome.copy()
+    outcome["episode_key"] = _keys(outcome)
+    outcome = _primary_rater(outcome)
+    ep_cols = [
+        "client_id",
+        "episode_key",
+        "episode",
+        "episode_label",
+        "episode_id",
+        "episode_source",
+        "episode_active",
+        "clinician_id",
+        "age_group",
+        "days_since_last",
+        "min_sn",
+        "alliance_measure",
+        "alliance_status",
+        "latest_alliance",
+        "_ep_pos",
+    ]
+    rows = outcome.drop(columns=["episode_id", "gidx"]).merge(
+        ep[ep_cols], on=["client_id", "episode_key"], how="left"
+    )
+    rows = rows.sort_values(["client_id", "episode", "measure"], kind="stable").reset_index(drop=True)
+    rows["first_session"] = (rows["first_sn"] - rows["min_sn"] + 1).astype(int)
+    rows["latest_session"] = (rows["latest_sn"] - rows["min_sn"] + 1).astype(int)
+    measures = rows["measure"].to_numpy(dtype=object)
+    ages = rows["age_group"].to_numpy(dtype=object)
+    rows["population"] = [
+        a if a in registry[m].cutoffs else "default" for m, a in zip(measures, ages, strict=True)
+    ]
+    pops = rows["population"].to_numpy(dtype=object)
+    cut_of = {
+        (m, p): _none_nan(registry[m].cutoff_for(None if p == "default" else p))
+        for m, p in set(zip(measures, pops, strict=True))
+    }
+    rows["cutoff"] = [cut_of[k] for k in zip(measures, pops, strict=True)]
+    rc_of = {m: _none_nan(registry[m].reliable_change_threshold()[0]) for m in set(measures)}
+    rows["reliable_change"] = [rc_of[m] for m in measures]
+    rows["latest_score"] = np.where(rows["sessions"] >= 2, rows["latest_score"], np.nan)
+    rows["t"] = (rows["latest_sn"] - rows["first_sn"] + 1).astype(int)
+    band = {c: np.full(len(rows), np.nan) for c in BAND_COLUMNS}
+    expected_model = np.full(len(rows), None, dtype=object)
+    expected_n = np.full(len(rows), np.nan)
+    for (code, pop), idx in rows.groupby(["measure", "population"], sort=False).indices.items():
+        bands = expected_bands(
+            registry[code],
+            rows["first_score"].to_numpy(dtype=float)[idx],
+            rows["t"].to_numpy(dtype=int)[idx],
+            None if pop == "default" else pop,
+            calibrations.get((code, pop)),
+            model,
+        )
+        for c in BAND_COLUMNS:
+            band[c][idx] = bands[c].to_numpy(dtype=float)
+        expected_model[idx] = bands["model"].to_numpy(dtype=object)
+        expected_n[idx] = bands["n"].to_numpy(dtype="float64", na_value=np.nan)
+    single = rows["sessions"].to_numpy() < 2
+    expected_model[single] = None
+    for c in BAND_COLUMNS:
+        rows[c] = band[c]
+    rows["expected_model"] = expected_model
+    rows["expected_n"] = pd.array(np.where(np.isnan(expected_n), pd.NA, expected_n), dtype="Int64")
+
+    judged, outcome_alerts = outcome_rules(rows, registry, config)
+    rows = pd.concat([rows, judged], axis=1)
+    # Episode-wide alerts (risk, alliance, missing alliance) repeat on each of the episode's measure rows.
+    own = collect(
+        [
+            outcome_alerts,
+            suspicious_intake_alerts(rows, registry, config),
+            *_row_alerts(rows, registry, config),
+        ],
+        len(rows),
+    )
+    shared = collect([episode_alerts], len(ep))
+    alerts = [
+        (sort_alerts(mine + shared[e]) if mine else shared[e]) if shared[e] else mine
+        for mine, e in zip(own, rows["_ep_pos"].tolist(), strict=True)
+    ]
+    rows["alerts"] = alerts
+    rows["top_alert"] = [a[0]["message"] if a else None for a in alerts]
+    rows["top_severity"] = [a[0]["severity"] if a else None for a in alerts]
+    rows["change"] = rows["latest_score"] - rows["first_score"]
+    rows = rows.rename(columns={c: f"expected_{c}" for c in BAND_COLUMNS})
+    rows["episode_active"] = rows["episode_active"].astype(bool)
+    return rows[OVERVIEW_COLUMNS]
+
+
+def _primary_rater(outcome: pd.DataFrame) -> pd.DataFrame:
+    """The client's own ratings drive a row; an episode with only collateral ratings uses the busiest rater."""
+    is_self = outcome["rater"] == "self"
+    if is_self.all():
+        return outcome
+    outcome = outcome.assign(_self=is_self).sort_values(
+        ["client_id", "episode_key", "measure", "_self", "sessions", "rater"],
+        ascending=[True, True, True, False, False, True],
+    )
+    return outcome.drop_duplicates(["client_id", "episode_key", "measure"]).drop(columns="_self")
+
+
+def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig) -> list[pd.DataFrame]:
+    """Per outcome row: long gaps and sudden losses."""
+    min_sn = rows["min_sn"].to_numpy(dtype=float)
+    measures = rows["measure"].to_numpy(dtype=object)
+    gap_days = rows["long_gap_days"].to_numpy(dtype=float)
+    gaps = np.flatnonzero(~np.isnan(gap_days))
+    gap_session = rows["long_gap_sn"].to_numpy(dtype=float)[gaps] - min_sn[gaps] + 1
+    frames = [long_gap_alerts(gaps, gap_days[gaps], gap_session, measures[gaps], config)]
+    loss_scores = rows["loss_scores"].to_numpy(dtype=object)
+    loss_sns = rows["loss_sns"].to_numpy(dtype=object)
+    found = []
+    candidates = np.flatnonzero([isinstance(v, (list, np.ndarray)) for v in loss_scores])
+    for code in dict.fromkeys(measures[candidates]):
+        m = registry[code]
+        rows_m = candidates[measures[candidates] == code]
+        sessions = [[int(s - min_sn[i] + 1) for s in loss_sns[i]] for i in rows_m]
+        scores = [list(loss_scores[i]) for i in rows_m]
+        keep = sudden_loss_screen(m, sessions, scores, config)
+        for i, ss, sc in zip(
+            rows_m[keep].tolist(),
+            np.array(sessions, dtype=object)[keep],
+            np.array(scores, dtype=object)[keep],
+            strict=True,
+        ):
+            for a in sudden_loss_alerts(m, ss, sc, config):
+                found.append((i, a))
+    frames.append(dicts_frame(found))
+    return frames
+
+
+def _episode_alerts(ep: pd.DataFrame, registry: dict[str, Measure]) -> list[pd.DataFrame]:
+    """Alerts that belong to the whole episode: risk items and missing alliance ratings (row = episode)."""
+    min_sn = ep["min_sn"].to_numpy(dtype=float)
+    risky = np.flatnonzero(ep["risk_count"].to_numpy() > 0)
+    found = []
+    if len(risky):
+        cols = ["risk_measure", "risk_item", "risk_score", "risk_sn", "risk_count"]
+        for i, rec in zip(risky.tolist(), ep.iloc[risky][cols].to_dict("records"), strict=True):
+            if rec["risk_measure"] in registry:
+                found.append(
+                    (
+                        i,
+                        risk_alert(
+                            registry[rec["risk_measure"]],
+                            rec["risk_item"],
+                            float(rec["risk_score"]),
+                            int(rec["risk_sn"] - min_sn[i] + 1),
+                            int(rec["risk_count"]),
+                        ),
+                    )
+                )
+    last_outcome = ep["last_outcome_sn"].to_numpy(dtype=float)
+    last_alliance = ep["last_alliance_sn"].to_numpy(dtype=float)
+    uses = ~np.isnan(last_alliance) | ep["expects_alliance"].fillna(False).to_numpy(dtype=bool)
+    missing = np.flatnonzero(
+        ~np.isnan(last_outcome) & uses & (np.isnan(last_alliance) | (last_alliance < last_outcome))
+    )
+    codes = ep["alliance_code"].to_numpy(dtype=object)[missing]
+    codes = np.where([isinstance(c, str) for c in codes], codes, _alliance_name(registry))
+    return [
+        dicts_frame(found),
+        missing_alliance_alerts(missing, codes, last_outcome[missing] - min_sn[missing] + 1),
+    ]
+
+
+def _alliance_name(registry: dict[str, Measure]) -> str:
+    names = [c for c, m in registry.items() if m.kind == "alliance"]
+    return "SRS" if "SRS" in names else (names[0] if names else "alliance")
+
+
+# --- calibration from the store's history ---------------------------------------------------------------
+
+
+def history_frame(
+    con: duckdb.DuckDBPyConnection,
+    registry: dict[str, Measure],
+    rules: EpisodeRules,
+    default_age: str = "adult",
+    max_session: int = 20,
+) -> pd.DataFrame:
+    """Every self rating of an outcome measure at sessions 2..max_session of its episode, with its intake.
+
+    Columns: measure, population, episode_key, intake, session (1 = the measure's intake), improvement.
+    """
+    outcome = {c: m for c, m in registry.items() if m.kind == "outcome"}
+    columns = ["measure", "population", "episode_key", "intake", "session", "improvement"]
+    if not outcome:
+        return pd.DataFrame(columns=columns)
+    sign_cases = " ".join(f"when '{c}' then {1 if m.higher_is_better else -1}" for c, m in outcome.items())
+    pop_cases = " ".join(
+        f"when f.measure = '{c}' and a.age in {_in_list(list(m.cutoffs))} then a.age"
+        for c, m in outcome.items()
+        if m.cutoffs
+    )
+    pop_expr = f"case {pop_cases} else 'default' end" if pop_cases else "'default'"
+    splits = f"_splits_{uuid.uuid4().hex[:12]}"
+    con.execute(f"create temp table {splits} as {split_points_sql('ratings', rules)}")
+    key = f"(r.client_id || coalesce('#x:' || r.episode_id, '#g:' || {episode_index_sql('r', 'p')}::varchar))"
+    sql = f"""
+with b as (
+    select {key} as episode_key, r.measure, r.session_number as sn, {_ORD} as ord, r.total
+    from ratings r left join {splits} p using (client_id)
+    where r.rater = 'self' and r.measure in {_in_list(list(outcome))}
+),
+a as (
+    select {key} as episode_key,
+        coalesce(arg_max(r.age_group, {_ORD}) filter (where r.age_group is not null), ?) as age
+    from ratings r left join {splits} p using (client_id)
+    group by episode_key
+),
+f as (
+    select episode_key, measure, arg_min(total, ord) as intake, arg_min(sn, ord) as s0
+    from b group by episode_key, measure having count(*) >= 2
+)
+select f.measure, {pop_expr} as population, b.episode_key, f.intake,
+    (b.sn - f.s0 + 1)::integer as session,
+    (case b.measure {sign_cases} end) * (b.total - f.intake) as improvement
+from b join f using (episode_key, measure) join a using (episode_key)
+where b.sn - f.s0 + 1 between 2 and {int(max_session)}
+"""
+    try:
+        return con.execute(sql, [default_age]).df()
+    finally:
+        con.execute(f"drop table if exists {splits}")
+
+
+def _calibrations(
+    con: duckdb.DuckDBPyConnection,
+    registry: dict[str, Measure],
+    rules: EpisodeRules,
+    default_age: str,
+    calibration_rules: CalibrationRules | None,
+) -> dict[tuple[str, str], Calibration]:
+    """Calibrations per (measure, population) from the whole store, cached until the store's ratings change."""
+    cal_rules = calibration_rules or CalibrationRules()
+    fingerprint = con.execute(
+        "select count(*), coalesce(bit_xor(hash(client_id, clinician_id, episode_id, age_group, session_date,"
+        " session_number, measure, rater, total)), 0) from ratings"
+    ).fetchall()[0]
+    measures_key = tuple(
+        (
+            c,
+            m.higher_is_better,
+            m.min,
+            m.max,
+            tuple(sorted(m.cutoffs.items())),
+            m.cutoff,
+            m.reliable_change_threshold(),
+        )
+        for c, m in sorted(registry.items())
+        if m.kind == "outcome"
+    )
+    key = (fingerprint, rules, default_age, cal_rules, measures_key)
+    if key in _CALIBRATION_CACHE:
+        _CALIBRATION_CACHE.move_to_end(key)
+        return _CALIBRATION_CACHE[key]
+    history = history_frame(con, registry, rules, default_age, cal_rules.max_session)
+    out: dict[tuple[str, str], Calibration] = {}
+    for (code, pop), part in history.groupby(["measure", "population"], sort=False):
+        if part["episode_key"].nunique() < cal_rules.min_n:
+            continue
+        out[(code, pop)] = calibrate(registry[code], part, pop, cal_rules)
+    _CALIBRATION_CACHE[key] = out
+    while len(_CALIBRATION_CACHE) > 8:
+        _CALIBRATION_CACHE.popitem(last=False)
+    return out
+
+
+def _band_series(
+    m: Measure, row: pd.Series, ctx: dict[str, Any], trajectory: str, model: DefaultModel | None
+) -> dict[str, Any]:
+    """The expected band for each session of an episode (to a few sessions past the latest): for charts."""
+    pop = row["population"]
+    cal = ctx["calibrations"].get((m.code, pop)) if trajectory == "auto" else None
+    last = int(row["t"]) if not pd.isna(row["t"]) else 1
+    sessions = np.arange(1, max(last + 4, 8) + 1)
+    bands = expected_bands(
+        m,
+        np.full(len(sessions), float(row["first_score"])),
+        sessions,
+        None if pop == "default" else pop,
+        cal,
+        model,
+    )
+    first_session = int(row["first_session"])
+    per_session = []
+    for b in bands.to_dict("records"):
+        per_session.append(
+            {
+                "t": int(b["session"]),
+                "session": int(b["session"]) + first_session - 1,
+                **{c: float(b[c]) for c in BAND_COLUMNS},
+                "model": b["model"],
+                "n": None if pd.isna(b["n"]) else int(b["n"]),
+            }
+        )
+    used = row["expected_model"]
+    return {
+        "model": used,
+        "n": None if pd.isna(row["expected_n"]) else int(row["expected_n"]),
+        "population": pop,
+        "calibrated_episodes": cal.episodes if cal is not None else None,
+        "bands": per_session,
+    }
+
+
+# --- small helpers --------------------------------------------------------------------------------------
+
+
+def _in_list(values) -> str:
+    values = list(values)
+    if not values:
+        return "(null)"
+    return "(" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + ")"
+
+
+def _none_nan(x: float | None) -> float:
+    return np.nan if x is None else float(x)
+
+
+def _items(items: Any, m: Measure | None) -> dict[str, float | None] | None:
+    if items is None or items is pd.NA or (isinstance(items, float) and math.isnan(items)):
+        return None
+    values = list(items)
+    names = (
+        list(m.items)
+        if m is not None and len(m.items) == len(values)
+        else [f"item_{i + 1}" for i in range(len(values))]
+    )
+    return {n: (None if v is None or pd.isna(v) else float(v)) for n, v in zip(names, values, strict=True)}
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.date()
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(value) else float(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _plain_dict(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in record.items()}
+
+
+def _record(row: pd.Series, exclude: set[str] = frozenset()) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in row.items() if k not in exclude}
