@@ -18,6 +18,7 @@ A risk item endorsed at any rating in the episode gives a critical alert, which 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -318,9 +319,9 @@ def change_categories(
         if rc is None:
             up = down = np.zeros(len(first), dtype=bool)
         else:
-            imp = np.round(improvement, 9)  # 27.3 - 22.3 must count as the 5 points it is
-            up = imp > rc if strict else imp >= rc
-            down = -imp > rc if strict else -imp >= rc
+            imp, thr = np.round(improvement, 9), round(rc, 9)  # 8.2 - 3.2 must count as the 5 points it is
+            up = imp > thr if strict else imp >= thr
+            down = -imp > thr if strict else -imp >= thr
         clin_first = np.where(np.isnan(cutoff), np.nan, sign * (cutoff - first) > 0)
         clin_latest = np.where(np.isnan(cutoff), np.nan, sign * (cutoff - latest) > 0)
     category = np.where(
@@ -572,7 +573,8 @@ def sudden_loss_screen(
         x[j, np.asarray(ss) - f] = sc
     sign = -1.0 if m.higher_is_better else 1.0  # the direction of a loss
     ok = np.zeros(n, dtype=bool)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # windows with no rating: NaN, as intended
         for k in range(1, int(lengths.max()) - 2):
             step = sign * (x[:, k + 1] - x[:, k])
             c12 = (step >= rc - 1e-9) & (step >= config.sudden_loss_pct * x[:, k] - 1e-9)

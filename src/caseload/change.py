@@ -243,12 +243,14 @@ def classify_change(
         return _classify_ha(measure, first, latest, age_group, group)
     threshold, strict, s_diff = _jt_threshold(measure, sd)
     improvement = measure.improvement(first, latest)
+    # Compared at 9 decimals: 8.2 - 3.2 is 4.999999999999999 in binary floating point, but 5 points on the form.
+    imp, thr = round(improvement, 9), round(threshold, 9)
     if strict:
         rci = float((latest - first) / s_diff)
-        reliable_up, reliable_down = improvement > threshold, -improvement > threshold
+        reliable_up, reliable_down = imp > thr, -imp > thr
     else:
         rci = None
-        reliable_up, reliable_down = improvement >= threshold, -improvement >= threshold
+        reliable_up, reliable_down = imp >= thr, -imp >= thr
     clinical_latest = _clinical(measure, latest, age_group)
     return ChangeResult(
         category=_category(reliable_up, reliable_down, clinical_first, clinical_latest),

@@ -180,13 +180,20 @@ def _progress_printer(file_name: str):
 
 def cmd_overview(args: argparse.Namespace) -> int:
     """One line per client (episode) and outcome measure: scores, change, category, status and alerts."""
-    from caseload.engine import caseload_overview
+    from caseload.engine import caseload_overview, overview_records
 
     registry = _registry(args)
     con = _store(args)
-    frame = caseload_overview(con, registry, clinician_id=args.clinician, active_only=args.active)
+    frame = caseload_overview(
+        con,
+        registry,
+        clinician_id=args.clinician,
+        active_only=args.active,
+        today=_today_arg(args.today),
+        trajectory=args.trajectory,
+    )
     if args.json:
-        print_json(frame.to_dict(orient="records"))
+        print_json(overview_records(frame))
     elif args.csv:
         flat = frame.copy()
         if "alerts" in flat:
@@ -205,6 +212,7 @@ def cmd_overview(args: argparse.Namespace) -> int:
                 for c in (
                     "client_id",
                     "clinician_id",
+                    "episode",
                     "measure",
                     "sessions",
                     "first_score",
@@ -213,6 +221,7 @@ def cmd_overview(args: argparse.Namespace) -> int:
                     "change_category",
                     "status",
                     "alliance_status",
+                    "top_severity",
                 )
                 if c in frame
             ]
@@ -226,13 +235,31 @@ def cmd_client(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     con = _store(args)
-    detail = client_detail(con, registry, args.client_id)
+    detail = client_detail(
+        con, registry, args.client_id, today=_today_arg(args.today), trajectory=args.trajectory
+    )
     if detail is None:
         raise CliError(f"No client {args.client_id!r} in the store.")
     if args.json:
         print_json(detail)
-    else:
-        print(json.dumps(_clean(detail), indent=2, default=_json_default, ensure_ascii=False))
+        return 0
+    print(f"Client {detail['client_id']} (clinician {detail['clinician_id']}, {detail['age_group']})")
+    for ep in detail["episodes"]:
+        print(f"\n{ep['episode_label']}; norms: {', '.join(ep['population']) or '-'}")
+        for m in ep["measures"]:
+            scores = " ".join(f"{s['total']:g}" for s in m["sessions"])
+            line = f"  {m['measure']:6} {m['rater']:8} {scores}"
+            if "status" in m:
+                band = m["expected"]
+                source = (
+                    f"calibrated on {band['n']} similar clients"
+                    if band["model"] == "calibrated"
+                    else "default model"
+                )
+                line += f"  -> {m['change_category']}, {m['status']} ({source})"
+            print(line)
+        for a in ep["alerts"]:
+            print(f"  [{a['severity']}] {a['message']}")
     return 0
 
 
@@ -375,6 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--clinician")
     p.add_argument("--active", action="store_true", help="active episodes only")
+    p.add_argument("--today", help="evaluate as of this date (default: today), e.g. 2026-11-22")
+    p.add_argument(
+        "--trajectory",
+        choices=["auto", "default"],
+        default="auto",
+        help="expected bands: calibrated from this caseload where it has enough history (auto) or the default model",
+    )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
@@ -383,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("client", parents=[common], help="one client's sessions, bands and alerts")
     p.add_argument("client_id")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--today", help="evaluate as of this date (default: today), e.g. 2026-11-22")
+    p.add_argument("--trajectory", choices=["auto", "default"], default="auto")
     p.set_defaults(func=cmd_client)
 
     p = sub.add_parser("export", parents=[common], help="write every stored rating to CSV or XLSX")

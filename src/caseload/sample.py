@@ -16,7 +16,6 @@ and the newest sessions are always recent (active clients exist).
 from __future__ import annotations
 
 import io
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -238,15 +237,21 @@ def write_sample(
     return [csv_path, xlsx_path]
 
 
-def load_sample(con, registry: dict[str, Measure], n_clients: int = 40, seed: int = 7, today=None):
-    """Import a freshly generated sample caseload through the real importer, labelled as synthetic sample data."""
+def load_sample(
+    con, registry: dict[str, Measure], n_clients: int = 40, seed: int = 7, today: date | None = None
+):
+    """Import a freshly generated sample caseload through the real importer, labelled as synthetic sample data.
+
+    Returns the importer's ImportReport; the import is named "Sample caseload (synthetic).csv" so every
+    screen that lists imports shows where these clients came from.
+    """
     from caseload.ingest import import_file
 
+    today = today or date.today()
     ratings = simulate_caseload(n_clients, seed, today=today, registry=registry).ratings
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / SAMPLE_IMPORT_NAME
-        path.write_bytes(sample_csv_bytes(ratings))
-        return import_file(con, path, registry=registry)
+    return import_file(
+        con, sample_csv_bytes(ratings), file_name=SAMPLE_IMPORT_NAME, registry=registry, today=today
+    )
 
 
 def store_rows(ratings: pd.DataFrame, registry: dict[str, Measure], import_id: int) -> pd.DataFrame:
