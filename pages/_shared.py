@@ -10,8 +10,10 @@ sample caseload invalidates them without anyone having to remember to clear a ca
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -173,6 +175,21 @@ def _cached_client_ids(
 def client_ids(con: duckdb.DuckDBPyConnection, viewer: Viewer) -> list[str]:
     """Client codes with at least one rating the viewer may see, sorted."""
     return _cached_client_ids(con, viewer, _cache_key(con), viewer.cache_key())
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _chart_spec(key: tuple, _build: Callable[[], Any]) -> dict:
+    # validate=False: the chart functions are validated by their tests; schema validation on every
+    # page view would cost about 40% of the time it takes to draw a client's charts.
+    return _build().to_dict(validate=False)
+
+
+def show_chart(
+    con: duckdb.DuckDBPyConnection, key: tuple, build: Callable[[], Any], width: str = "stretch"
+) -> None:
+    """Draw an Altair chart from caseload.charts, its spec cached per ``key`` and data version."""
+    spec = _chart_spec((_cache_key(con), *key), build)
+    st.vega_lite_chart(spec=spec, width=width)
 
 
 def caseload_columns() -> dict[str, object]:
