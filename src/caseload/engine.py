@@ -238,7 +238,7 @@ def client_detail(
 
 
 def overview_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The overview as JSON-ready dicts: ISO dates, None for missing values, plain Python numbers."""
+    """The overview as plain dicts: datetime.date for dates, None for missing values, Python numbers."""
     return [_plain_dict(r) for r in frame.to_dict("records")]
 
 
