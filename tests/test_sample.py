@@ -150,3 +150,30 @@ def test_caseload_sample_writes_the_files(tmp_path, capsys):
     printed = capsys.readouterr().out.split()
     assert printed == [str(tmp_path / "sample_caseload.csv"), str(tmp_path / "sample_caseload.xlsx")]
     assert (tmp_path / "sample_caseload.csv").stat().st_size > 0
+
+
+def test_load_sample_imports_every_row_through_the_importer_labelled_as_synthetic(con, registry):
+    from caseload.engine import caseload_overview
+    from caseload.sample import SAMPLE_IMPORT_NAME, load_sample
+
+    report = load_sample(con, registry, n_clients=12, seed=3, today=TODAY)
+    expected = simulate_caseload(12, 3, today=TODAY).ratings
+    assert (report.rows_read, report.rows_imported, report.rows_rejected) == (len(expected), len(expected), 0)
+    assert con.execute("select file_name from imports").fetchall() == [(SAMPLE_IMPORT_NAME,)]
+    assert "synthetic" in SAMPLE_IMPORT_NAME
+    stored = con.execute("select rater, count(*) from ratings group by rater order by rater").fetchall()
+    assert dict(stored) == expected["rater"].value_counts().to_dict()
+    frame = caseload_overview(con, registry, today=TODAY)
+    assert set(frame["client_id"]) == set(expected["client_id"])
+
+
+@pytest.mark.parametrize("name", ["sample_caseload.csv", "sample_caseload.xlsx"])
+def test_the_committed_sample_files_import_without_a_rejected_row(con, registry, name):
+    from pathlib import Path
+
+    from caseload.ingest import import_file
+
+    path = Path(__file__).resolve().parent.parent / "sample_data" / name
+    report = import_file(con, path, registry=registry)
+    assert report.rows_read == report.rows_imported > 300
+    assert report.rows_rejected == 0
