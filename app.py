@@ -18,6 +18,14 @@ pages = [
         "pages/caseload.py", title="Caseload", icon=":material/groups:", url_path="caseload", default=True
     ),
     st.Page("pages/client.py", title="Client", icon=":material/person:", url_path="client"),
+    # url_path is the file's stem: a deep link whose path matches no file in pages/ first shows "Page not found".
+    st.Page(
+        "pages/print_summary.py",
+        title="Print summary",
+        icon=":material/print:",
+        url_path="print_summary",
+        visibility="hidden",
+    ),
     st.Page("pages/import_data.py", title="Import", icon=":material/upload_file:", url_path="import"),
     st.Page(
         "pages/supervision.py",

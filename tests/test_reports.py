@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import vl_convert
 from _details import alert, alliance, detail, off_track_client, outcome
 from PIL import Image
 
@@ -98,17 +99,27 @@ def test_the_client_summary_shows_no_identifier_but_the_client_code_and_no_jargo
     assert "T-SECRET-7" not in " ".join(info.values())
 
 
-def test_the_chart_speaks_plainly_and_prints_in_grey_only(registry):
+def test_the_browser_chart_speaks_plainly_and_draws_in_grey_only(registry):
     content = summary_content(off_track_client(), registry)
     words = " ".join(strings_in(content.chart.to_dict())).lower()
     for word in JARGON:
         # Short codes (RCI, ETR, p25) as whole words; longer terms anywhere.
         pattern = rf"\b{re.escape(word.lower())}\b" if len(word) <= 4 else re.escape(word.lower())
         assert not re.search(pattern, words), f"jargon {word!r} in the chart"
-    png = Image.open(io.BytesIO(P.chart_png(content.chart))).convert("RGB")
+    png = Image.open(io.BytesIO(vl_convert.vegalite_to_png(content.chart.to_dict(), scale=1))).convert("RGB")
     colours = {px for px in set(png.get_flattened_data()) if max(px) - min(px) > 6}
     assert not colours, f"{len(colours)} coloured pixels: the chart must read in greyscale"
     assert [k for k, _ in content.chart_key] == ["score", "band", "line"]
+
+
+@needs_poppler
+def test_the_printed_summary_uses_no_colour_at_all(registry, tmp_path):
+    path = tmp_path / "summary.pdf"
+    path.write_bytes(client_summary_pdf(off_track_client(), registry, ["alliance.goals"]))
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "page")], check=True)
+    page = Image.open(tmp_path / "page-1.png").convert("RGB")
+    coloured = [px for px in set(page.get_flattened_data()) if max(px) - min(px) > 6]
+    assert not coloured, f"{len(coloured)} coloured pixel values on a page meant for greyscale printers"
 
 
 def test_the_same_data_gives_the_same_pdf_bytes(registry):

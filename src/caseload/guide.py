@@ -395,6 +395,12 @@ def score_text(value: float | None, measure: Measure) -> str:
     return text
 
 
+def cutoff_text(value: float) -> str:
+    """A cutoff exactly as configured ('25', '7.5', '10.5'): cutoffs sit between whole scores, so rounding
+    them to the measure's decimals would move the line."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
 def sessions_text(n: int) -> str:
     words = {
         1: "one",
@@ -823,7 +829,7 @@ def _outcome_prompts(facts: ClientFacts, course: Course) -> tuple[list[Prompt], 
                 "outcome",
                 "high_intake",
                 f"Intake {code} {score_text(course.first.total, m)} is already on the non-clinical side of the "
-                f"cutoff {score_text(cut, m)}. Clients who start here often come because someone else is "
+                f"cutoff {cutoff_text(cut)}. Clients who start here often come because someone else is "
                 "concerned, and change little on the scale; a later dip can mean engagement rather than "
                 "deterioration.",
                 f"When we started, your score ({score_text(course.first.total, m)}) was already {side} the line "
@@ -870,7 +876,7 @@ def _outcome_prompts(facts: ClientFacts, course: Course) -> tuple[list[Prompt], 
         if cut is not None and m.is_clinical(course.latest.total, course.age_group) is False:
             side = "above" if m.higher_is_better else "below"
             now_text = f" It is now {side} the line where scores usually count as a clinical range."
-        cut_clin = f"; now on the non-clinical side of {score_text(cut, m)}" if now_text else ""
+        cut_clin = f"; now on the non-clinical side of {cutoff_text(cut)}" if now_text else ""
         prompts.append(
             _p(
                 "good_progress.data",
@@ -1162,16 +1168,17 @@ def discussion_guide(
     registry: Mapping[str, Measure],
     measure: str | None = None,
     settings: GuideSettings | None = None,
+    episode: int | None = None,
 ) -> list[Prompt]:
     """The ordered prompts for one client's next session (risk, data, questions, options).
 
-    ``detail`` is ``caseload.engine.client_detail`` output; ``measure`` limits the outcome prompts to one
-    outcome measure (risk and alliance prompts always stay).
+    ``detail`` is ``caseload.engine.client_detail`` output (its latest episode unless ``episode`` is given);
+    ``measure`` limits the outcome prompts to one outcome measure (risk and alliance prompts always stay).
     """
     if detail is None:
         return []
     settings = settings or GuideSettings()
-    facts = detail if isinstance(detail, ClientFacts) else client_facts(detail, registry)
+    facts = detail if isinstance(detail, ClientFacts) else client_facts(detail, registry, episode)
     if not (facts.outcomes or facts.alliance or facts.alerts):
         return []
     prompts: list[Prompt] = _risk_prompts(facts)

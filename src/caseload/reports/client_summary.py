@@ -20,9 +20,18 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from caseload.guide import ClientFacts, Course, client_facts, discussion_guide, score_text, selected
+from caseload.guide import (
+    ClientFacts,
+    Course,
+    client_facts,
+    cutoff_text,
+    discussion_guide,
+    score_text,
+    selected,
+)
 from caseload.measures import Measure
 from caseload.reports import pdf as P
+from caseload.reports.vector_chart import BandPoint, ScoreChart, draw_key, draw_score_chart
 
 # Words a client summary must never contain (checked by the tests on the PDF text and the chart spec).
 JARGON = (
@@ -81,7 +90,8 @@ class SummaryContent:
     subtitle: str
     intro: str
     chart_title: str
-    chart: alt.LayerChart | None
+    chart: alt.LayerChart | None  # for the browser view; the PDF draws the same course as vectors
+    course: Course | None
     chart_key: tuple[tuple[str, str], ...]  # (kind: 'score' | 'band' | 'line', words)
     started: tuple[str, ...]
     score_rows: tuple[ScoreRow, ...]
@@ -105,11 +115,12 @@ class SummaryContent:
         return "\n".join(p for p in parts if p)
 
 
-def main_outcome(facts: ClientFacts) -> Course | None:
+def main_outcome(facts: ClientFacts, registry: Mapping[str, Measure]) -> Course | None:
     """The outcome questionnaire the summary charts: the one rated most often (ties: registry order)."""
     if not facts.outcomes:
         return None
-    return max(facts.outcomes, key=lambda c: len(c.ratings))
+    order = {code: i for i, code in enumerate(registry)}
+    return min(facts.outcomes, key=lambda c: (-len(c.ratings), order.get(c.measure.code, len(order))))
 
 
 def _signed(value: float, m: Measure) -> str:
@@ -135,8 +146,15 @@ def _reliable(course: Course) -> int:
     return (1 if gain > 0 else -1) if passes else 0
 
 
+SAME_SHARE = 0.2  # a change under a fifth of the reliable-change points reads as "about the same"
+
+
 def meaning(course: Course) -> str:
-    """What the first-to-latest change means, in the client's words."""
+    """What the first-to-latest change means, in the client's words.
+
+    A reliable change is "a change big enough to be fairly sure it is real"; a change smaller than
+    ``SAME_SHARE`` of the reliable-change points is "about the same"; anything between is "a little".
+    """
     if len(course.ratings) < 2:
         return "One score so far"
     clear = _reliable(course)
@@ -145,7 +163,9 @@ def meaning(course: Course) -> str:
     if clear < 0:
         return "Harder: " + REAL_CHANGE
     gain = course.improvement
-    if abs(gain) < 10 ** -(course.measure.decimals + 1):
+    rc, _ = course.measure.reliable_change_threshold()
+    same = SAME_SHARE * rc if rc is not None else 10 ** -(course.measure.decimals + 1)
+    if abs(gain) < same:
         return "About the same so far"
     return ("A little better" if gain > 0 else "A little harder") + ", not yet a clear change"
 
@@ -178,9 +198,9 @@ def _started(course: Course) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _score_rows(facts: ClientFacts) -> tuple[ScoreRow, ...]:
+def _score_rows(facts: ClientFacts, main: Course | None) -> tuple[ScoreRow, ...]:
     rows = []
-    for c in facts.outcomes:
+    for c in sorted(facts.outcomes, key=lambda c: c is not main):
         m = c.measure
         one = len(c.ratings) < 2
         rows.append(
@@ -263,7 +283,8 @@ def _sessions_felt(facts: ClientFacts) -> tuple[str, ...]:
         if v is not None and m.item_cutoff is not None and v < m.item_cutoff and i < len(labels)
     ]
     if low_items:
-        named = " and ".join(f"'{label}' ({score_text(v, m)})" for label, v in low_items)
+        parts = [f"'{label}' ({score_text(v, m)})" for label, v in low_items]
+        named = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
         out.append(f"Last time you gave {named} a lower mark than the rest.")
     if low_total or low_items:
         out.append("Thank you for saying so. I would like to hear what we could do differently.")
@@ -342,10 +363,12 @@ def summary_content(
     detail: Mapping[str, Any] | ClientFacts,
     registry: Mapping[str, Measure],
     selected_prompt_ids: Iterable[str] | None = None,
+    episode: int | None = None,
 ) -> SummaryContent:
-    """The words, tables and chart of one client's summary; ticked prompts become the topics for next time."""
-    facts = detail if isinstance(detail, ClientFacts) else client_facts(detail, registry)
-    course = main_outcome(facts)
+    """The words, tables and chart of one client's summary (latest episode unless ``episode`` is given);
+    ticked prompts become the topics for next time."""
+    facts = detail if isinstance(detail, ClientFacts) else client_facts(detail, registry, episode)
+    course = main_outcome(facts, registry)
     all_sessions = sorted({r.session for c in (*facts.outcomes, *facts.alliance) for r in c.ratings})
     span = ""
     if all_sessions:
@@ -373,7 +396,7 @@ def summary_content(
             key.append(("band", f"Shaded: {BAND_WORDS}"))
         cut = m.cutoff_for(course.age_group)
         if cut is not None:
-            key.append(("line", f"Dashed: {CLINICAL_LINE} ({score_text(cut, m)})"))
+            key.append(("line", f"Dashed: {CLINICAL_LINE} ({cutoff_text(cut)})"))
         chart_key = tuple(key)
         started = _started(course)
         items, items_note = _item_rows(course)
@@ -389,9 +412,10 @@ def summary_content(
         ),
         chart_title=chart_title,
         chart=chart,
+        course=course,
         chart_key=chart_key,
         started=started,
-        score_rows=_score_rows(facts),
+        score_rows=_score_rows(facts, course),
         items_title=items_title,
         item_rows=items,
         items_note=items_note,
@@ -408,30 +432,27 @@ def summary_content(
 # PDF
 
 
-def _key_line(pdf: Any, kind: str, text: str, size: float) -> None:
-    x, y = pdf.l_margin, pdf.get_y()
-    h = size * 0.45
-    mid = y + h / 2
-    if kind == "score":
-        pdf.set_draw_color(0, 0, 0)
-        pdf.set_line_width(0.6)
-        pdf.line(x, mid, x + 8, mid)
-        pdf.set_fill_color(0, 0, 0)
-        pdf.ellipse(x + 3.2, mid - 0.8, 1.6, 1.6, style="F")
-    elif kind == "band":
-        pdf.set_fill_color(205, 205, 205)
-        pdf.rect(x, mid - 1.4, 8, 2.8, style="F")
-    else:
-        pdf.set_draw_color(51, 51, 51)
-        pdf.set_line_width(0.45)
-        pdf.set_dash_pattern(dash=1.4, gap=0.8)
-        pdf.line(x, mid, x + 8, mid)
-        pdf.set_dash_pattern()
-    pdf.set_line_width(0.2)
-    pdf.set_draw_color(*P.RULE)
-    pdf.set_xy(x + 10, y)
-    pdf.set_font(P.FONT, "", size)
-    pdf.multi_cell(0, h, text, new_x="LMARGIN", new_y="NEXT")
+def vector_chart(course: Course) -> ScoreChart:
+    """The summary chart for the PDF: the client's scores with their values, the expected band and the
+    clinical line, unlabelled (the key under it says what each is, in plain words)."""
+    m = course.measure
+    sessions = [r.session for r in course.ratings]
+    last = max(sessions)
+    band = [
+        BandPoint(b.session, b.low, b.high) for b in course.band if min(sessions) <= b.session <= last + 2
+    ]
+    return ScoreChart(
+        sessions=sessions,
+        scores=[r.total for r in course.ratings],
+        y_min=m.min,
+        y_max=m.max,
+        y_title=f"Score ({'higher' if m.higher_is_better else 'lower'} is better)",
+        decimals=m.decimals,
+        x_max=max([last, *(b.session for b in band)]),
+        cutoff=m.cutoff_for(course.age_group),
+        band=band,
+        label_values=True,
+    )
 
 
 def _table(
@@ -456,7 +477,7 @@ def _table(
             table.row(r)
 
 
-def _draw(content: SummaryContent, png: bytes | None, paper: str, scale: float) -> tuple[bytes, int, float]:
+def _draw(content: SummaryContent, paper: str, scale: float) -> tuple[bytes, int, float]:
     pdf = P.new_document(paper, title="Your feedback summary", subject=f"Client code {content.client_id}")
     pdf.add_page()
     body = 10 * scale
@@ -476,12 +497,14 @@ def _draw(content: SummaryContent, png: bytes | None, paper: str, scale: float) 
     pdf.set_y(y + 2)
     P.paragraph(pdf, content.intro, size=body)
 
-    if png is not None:
+    if content.course is not None:
         P.heading(pdf, content.chart_title, size=11.5 * scale, space_before=2.5)
-        P.image(pdf, png, width=width, height=width * (235 / 660) * scale)
-        pdf.ln(0.5)
-        for kind, text in content.chart_key:
-            _key_line(pdf, kind, text, small)
+        top, height = pdf.get_y(), 64 * scale
+        draw_score_chart(
+            pdf, pdf.l_margin, top, width, height, vector_chart(content.course), font_size=8 * scale
+        )
+        pdf.set_xy(pdf.l_margin, top + height + 0.5)
+        draw_key(pdf, content.chart_key, size=small)
 
     P.heading(pdf, "Where you started and where you are", size=11.5 * scale, space_before=2.5)
     if content.started:
@@ -545,19 +568,19 @@ def client_summary_pdf(
     registry: Mapping[str, Measure],
     selected_prompt_ids: Iterable[str] | None = None,
     paper: str = "A4",
+    episode: int | None = None,
 ) -> bytes:
     """The one-page plain-language summary as PDF bytes (A4 or Letter); same data, same bytes."""
-    content = summary_content(detail, registry, selected_prompt_ids)
+    content = summary_content(detail, registry, selected_prompt_ids, episode)
     return summary_pdf_from_content(content, paper)
 
 
 def summary_pdf_from_content(content: SummaryContent, paper: str = "A4") -> bytes:
     """Draw already built summary content on one page; type and chart shrink a little when it would not fit."""
     P.paper_format(paper)
-    png = P.chart_png(content.chart, scale=2) if content.chart is not None else None
     scale = 1.0
     for _ in range(4):
-        data, pages, overflow = _draw(content, png, paper, scale)
+        data, pages, overflow = _draw(content, paper, scale)
         if pages == 1:
             return data
         usable = P.page_height(paper) - 2 * P.MARGIN_MM

@@ -1,4 +1,4 @@
-"""Shared fpdf2 setup for Caseload's PDFs: shipped Unicode font, paper sizes, fixed dates, chart images.
+"""Shared fpdf2 setup for Caseload's PDFs: shipped Unicode font, paper sizes, fixed dates, text blocks.
 
 Every PDF is built through ``new_document`` so that the same data always gives the same bytes
 (fixed creation date, fpdf2's content-derived file id) and any character prints (DejaVu Sans, shipped).
@@ -6,12 +6,10 @@ Every PDF is built through ``new_document`` so that the same data always gives t
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any
 
 from fpdf import FPDF
 
@@ -77,32 +75,6 @@ def new_document(paper: str = "A4", title: str = "", subject: str = "") -> FPDF:
 def document_bytes(pdf: FPDF) -> bytes:
     """The finished PDF as bytes."""
     return bytes(pdf.output())
-
-
-@cache
-def _register_chart_fonts() -> None:
-    import vl_convert as vlc
-
-    vlc.register_font_directory(str(font_dir()))
-
-
-def chart_png(chart: Any, scale: float = 2.0) -> bytes:
-    """An Altair chart (or Vega-Lite dict) as PNG bytes, drawn offline with the shipped font."""
-    import vl_convert as vlc
-
-    _register_chart_fonts()
-    # Unvalidated: Altair's schema check costs more than drawing; the tests validate the same charts.
-    spec = chart.to_dict(validate=False) if hasattr(chart, "to_dict") else dict(chart)
-    config = spec.setdefault("config", {})
-    config.setdefault("font", "DejaVu Sans")
-    return vlc.vegalite_to_png(spec, scale=scale)
-
-
-def image(pdf: FPDF, png: bytes, width: float, height: float | None = None) -> None:
-    """Place PNG bytes at the current position, full ``width`` mm, and move below it."""
-    x, y = pdf.get_x(), pdf.get_y()
-    info = pdf.image(io.BytesIO(png), x=x, y=y, w=width, h=height or 0)
-    pdf.set_xy(pdf.l_margin, y + float(info.rendered_height))
 
 
 def heading(pdf: FPDF, text: str, size: float = 12, space_before: float = 3.0) -> None:
