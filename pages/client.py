@@ -18,17 +18,20 @@ from caseload.views import (
     date_span,
     entry_alerts,
     entry_key,
+    entry_ratings,
     episode_entries,
     ratings_frame,
     session_table,
 )
 from pages._auth import audit_once, require_viewer
+from pages._guide_panel import render_guide_panel
 from pages._shared import (
     client_detail,
     client_ids,
     get_connection,
     get_registry,
     sample_notice,
+    show_chart,
     show_start_screen,
     store_is_empty,
 )
@@ -165,18 +168,21 @@ else:
             icon=":material/date_range:",
         )
     else:
-        chart = charts.outcome_chart(
-            scores,
-            measure,
-            age_group=entry.get("population") if entry.get("population") != "default" else None,
-            intake=first,
-            expected=band_frame(entry),
-            expected_caption=band_caption(entry),
-            alerts=entry_alerts(alerts, code),
-            title=f"{code} — {measure.name}"
-            + ("" if (entry.get("rater") or "self") == "self" else f" ({entry['rater']})"),
+        show_chart(
+            con,
+            ("outcome", client, episode["episode"], entry_key(entry), date_from, date_to, viewer.cache_key()),
+            lambda: charts.outcome_chart(
+                scores,
+                measure,
+                age_group=entry.get("population") if entry.get("population") != "default" else None,
+                intake=first,
+                expected=band_frame(entry),
+                expected_caption=band_caption(entry),
+                alerts=entry_alerts(alerts, code),
+                title=f"{code} — {measure.name}"
+                + ("" if (entry.get("rater") or "self") == "self" else f" ({entry['rater']})"),
+            ),
         )
-        st.altair_chart(chart, width="stretch")
         if len(scores) == 1:
             st.caption("One rating so far: the line and the change appear from the second rating.")
 
@@ -199,9 +205,12 @@ else:
     elif a_scores.empty:
         st.info(f"No {a_code} ratings in the chosen dates.", icon=":material/date_range:")
     else:
-        st.altair_chart(
-            charts.alliance_chart(a_scores, a_measure, drops=entry_alerts(alerts, a_code, ALLIANCE_MARKED)),
-            width="stretch",
+        show_chart(
+            con,
+            ("alliance", client, episode["episode"], a_code, date_from, date_to, viewer.cache_key()),
+            lambda: charts.alliance_chart(
+                a_scores, a_measure, drops=entry_alerts(alerts, a_code, ALLIANCE_MARKED)
+            ),
         )
 
 # --- alerts ------------------------------------------------------------------------------------------
@@ -224,27 +233,40 @@ for i, a in enumerate(alerts):
         if info is not None:
             st.caption(f"Rule `{rule}`: {info.checks} Source: {info.source}")
 
+
 # --- items -------------------------------------------------------------------------------------------
+def _has_items(entry: dict) -> bool:
+    return any(r.get("items") for r in entry_ratings(entry))
+
+
 item_entries = [
-    e for e in (*outcomes, *alliances) if e["measure"] in registry and registry[e["measure"]].items
+    e
+    for e in (*outcomes, *alliances)
+    if e["measure"] in registry and registry[e["measure"]].items and _has_items(e)
 ]
-shown_items = []
-for e in item_entries:
-    items = charts.items_long(ratings_frame(e, date_from, date_to), registry[e["measure"]])
-    if not items.empty:
-        shown_items.append((e, items))
 st.subheader("Items")
-if not shown_items:
+if not item_entries:
     st.caption("No item scores in this episode (the export gave totals only).")
 else:
-    tabs = st.tabs([entry_key(e) for e, _ in shown_items])
-    for tab, (e, items) in zip(tabs, shown_items, strict=True):
+    # Only the open tab is drawn (on_change="rerun" makes the tabs report which one is open).
+    tabs = st.tabs(
+        [entry_key(e) for e in item_entries], key=f"items_{client}_{episode['episode']}", on_change="rerun"
+    )
+    for tab, e in zip(tabs, item_entries, strict=True):
+        if not tab.open:
+            continue
         m = registry[e["measure"]]
+        items = charts.items_long(ratings_frame(e, date_from, date_to), m)
+        key = ("items", client, episode["episode"], entry_key(e), date_from, date_to, viewer.cache_key())
         with tab:
-            if m.kind == "alliance" and m.item_cutoff is not None:
-                st.altair_chart(charts.item_small_multiples(items, m), width="content")
+            if items.empty:
+                st.caption(f"No {entry_key(e)} item scores in the chosen dates.")
+            elif m.kind == "alliance" and m.item_cutoff is not None:
+                show_chart(
+                    con, key, lambda items=items, m=m: charts.item_small_multiples(items, m), "content"
+                )
             else:
-                st.altair_chart(charts.item_heatmap(items, m), width="stretch")
+                show_chart(con, key, lambda items=items, m=m: charts.item_heatmap(items, m))
 
 # --- sessions ------------------------------------------------------------------------------------------
 st.subheader("Sessions")
@@ -252,21 +274,7 @@ table = session_table(episode)
 st.dataframe(table, hide_index=True, width="stretch", key="session_table")
 
 # --- preparing the session ------------------------------------------------------------------------------
-# Room for the discussion guide (caseload.guide) and the printable one-page client summary
-# (caseload.reports.client_summary); their pages/buttons are built by the guide/PDF work.
+# The discussion guide (caseload.guide) with checkboxes; the ticked prompts go into the one-page client
+# summary (PDF download and print view), built by pages/_guide_panel.py.
 st.subheader("Prepare the next session")
-g, p = st.columns(2)
-g.button(
-    "Discussion guide",
-    icon=":material/forum:",
-    disabled=True,
-    key="guide_button",
-    help="Not in this version yet: prompts for the next session from this client's alerts.",
-)
-p.button(
-    "Printable summary",
-    icon=":material/print:",
-    disabled=True,
-    key="summary_button",
-    help="Not in this version yet: a one-page plain-language feedback summary to print or share.",
-)
+render_guide_panel(detail, registry, episode=episode["episode"], viewer=viewer)

@@ -57,9 +57,9 @@ def _charts(at: AppTest) -> list[dict]:
     specs = []
     for chart in at.get("vega_lite_chart"):
         spec = json.loads(chart.proto.spec)
-        spec["datasets"] = {
-            ds.name: pa.ipc.open_stream(ds.data.data).read_all().to_pylist() for ds in chart.proto.datasets
-        }
+        spec.setdefault("datasets", {}).update(
+            {ds.name: pa.ipc.open_stream(ds.data.data).read_all().to_pylist() for ds in chart.proto.datasets}
+        )
         specs.append(spec)
     return specs
 
@@ -172,16 +172,26 @@ def test_item_scores_and_the_session_table_are_shown(sample_db, sample_overview,
     at = _open(sample_db, monkeypatch, row["client_id"])
     titles = _titles(_charts(at))
     assert "ORS items by session" in titles
-    assert "SRS items" in titles
+    assert "SRS items" not in titles  # only the open tab is drawn
+    assert [t.label for t in at.tabs] == ["ORS", "SRS"]
     sessions = at.dataframe[0].value
     assert {"Session", "Date", "ORS", "SRS"} <= set(sessions.columns)
     assert len(sessions) >= row["sessions"]
 
 
-def test_room_for_the_discussion_guide_and_the_printable_summary(sample_db, sample_overview, monkeypatch):
+def test_the_alliance_items_tab_draws_small_multiples_when_opened(sample_db, sample_overview, monkeypatch):
+    row = sample_overview[(sample_overview["sessions"] >= 3) & (sample_overview["measure"] == "ORS")].iloc[0]
+    at = _open(sample_db, monkeypatch, row["client_id"])
+    at.session_state[f"items_{row['client_id']}_{row['episode']}"] = "SRS"
+    at.run()
+    assert not at.exception
+    titles = _titles(_charts(at))
+    assert "SRS items" in titles and "ORS items by session" not in titles
+
+
+def test_the_page_ends_with_preparing_the_next_session(sample_db, sample_overview, monkeypatch):
     at = _open(sample_db, monkeypatch, sample_overview.iloc[0]["client_id"])
-    labels = [b.label for b in at.button]
-    assert "Discussion guide" in labels and "Printable summary" in labels
+    assert "Prepare the next session" in [h.value for h in at.subheader]
 
 
 def test_a_client_with_one_rating_gets_a_chart_with_one_point_and_a_note(odd_db, monkeypatch):
