@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from caseload import store
+from caseload.access import Viewer, clinician_condition
 
 GAP_DAYS_SETTING = "episode_gap_days"
 CLOSE_AFTER_SETTING = "episode_close_after_days"
@@ -156,10 +157,11 @@ def episode_ratings(
     client_id: str | None = None,
     clinician_id: str | None = None,
     gap_overrides: Mapping[str, int] | None = None,
+    viewer: Viewer | None = None,
 ) -> pd.DataFrame:
-    """Every stored rating (optionally one client's or clinician's) with its episode and episode_session."""
+    """Every stored rating the viewer may see (optionally one client's or clinician's) with its episode."""
     rules = rules or EpisodeRules.from_settings(con)
-    where, params = _where(client_id, clinician_id)
+    where, params = _where(client_id, clinician_id, viewer)
     source = f"(select {', '.join(store.RATING_COLUMNS)} from ratings where {where})"
     sql = episode_ratings_sql(source, rules, gap_overrides)
     return con.execute(
@@ -196,11 +198,12 @@ def episodes(
     client_id: str | None = None,
     clinician_id: str | None = None,
     gap_overrides: Mapping[str, int] | None = None,
+    viewer: Viewer | None = None,
 ) -> pd.DataFrame:
-    """One row per (client, episode): label, start and end date, sessions, days since last rating, active."""
+    """One row per (client, episode) the viewer may see: label, start and end, sessions, days since last, active."""
     rules = rules or EpisodeRules.from_settings(con)
     today = today or date.today()
-    where, params = _where(client_id, clinician_id)
+    where, params = _where(client_id, clinician_id, viewer)
     source = f"(select {', '.join(store.RATING_COLUMNS)} from ratings where {where})"
     rated = f"({episode_ratings_sql(source, rules, gap_overrides)})"
     sql = episode_table_sql(rated, rules)
@@ -253,8 +256,12 @@ def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _where(client_id: str | None, clinician_id: str | None) -> tuple[str, list[object]]:
-    where, params = ["true"], []
+def _where(
+    client_id: str | None, clinician_id: str | None, viewer: Viewer | None = None
+) -> tuple[str, list[object]]:
+    condition, codes = clinician_condition(viewer or Viewer.everyone())  # only rows the viewer may see
+    where: list[str] = [condition]
+    params: list[object] = [*codes]
     if client_id is not None:
         where.append("client_id = ?")
         params.append(client_id)
