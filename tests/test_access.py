@@ -91,3 +91,22 @@ def test_store_ratings_returns_only_the_viewers_rows(store):
     assert ratings(store, client_id="C101", viewer=ann).empty
     assert len(ratings(store)) == 7  # the default viewer is everyone (sign-in off)
     assert len(ratings(store, clinician_id="T02", viewer=ann)) == 0  # a filter cannot widen the view
+
+
+def test_the_ratings_export_holds_only_the_viewers_rows(store):
+    from caseload.export import export_csv_bytes, export_frame
+
+    ann = Viewer("ann", "clinician", frozenset({"T01"}))
+    frame = export_frame(store, ann)
+    assert set(frame["client_id"]) == {"C001", "C002"} and set(frame["clinician_id"]) == {"T01"}
+    assert b"C101" not in export_csv_bytes(frame)
+    assert set(export_frame(store)["client_id"]) == {"C001", "C002", "C101", "C201", "C301"}
+
+
+def test_episodes_are_counted_over_the_viewers_rows_only(store):
+    from caseload.episodes import episode_ratings, episodes
+
+    sue = Viewer("sue", "supervisor", frozenset({"T02"}))
+    assert set(episode_ratings(store, viewer=sue)["client_id"]) == {"C101"}
+    assert episodes(store, viewer=sue)["client_id"].tolist() == ["C101"]
+    assert episode_ratings(store, client_id="C001", viewer=sue).empty

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from caseload.access import Viewer
 from caseload.episodes import episode_ratings
 from caseload.safety import neutralise_cell
 
@@ -32,9 +33,9 @@ BASE_COLUMNS = [
 TEXT_COLUMNS = ("client_id", "clinician_id", "episode_id", "age_group", "measure", "rater")
 
 
-def export_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """All stored ratings as one frame in the canonical long layout, ordered by client, episode and session."""
-    rated = episode_ratings(con)
+def export_frame(con: duckdb.DuckDBPyConnection, viewer: Viewer | None = None) -> pd.DataFrame:
+    """The stored ratings the viewer may see (default: all) in the canonical long layout, by client and session."""
+    rated = episode_ratings(con, viewer=viewer)
     if rated.empty:
         return pd.DataFrame(columns=[*BASE_COLUMNS, "total"])
     frame = pd.DataFrame(
@@ -128,9 +129,9 @@ def _letter(index: int) -> str:
     return get_column_letter(index)
 
 
-def write_export(con: duckdb.DuckDBPyConnection, out: Path) -> int:
-    """Write every stored rating to ``out`` (.csv or .xlsx); returns the number of ratings written."""
-    frame = export_frame(con)
+def write_export(con: duckdb.DuckDBPyConnection, out: Path, viewer: Viewer | None = None) -> int:
+    """Write every stored rating the viewer may see to ``out`` (.csv or .xlsx); returns how many were written."""
+    frame = export_frame(con, viewer)
     suffix = out.suffix.lower()
     if suffix == ".csv":
         data = export_csv_bytes(frame)
