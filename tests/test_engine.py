@@ -215,3 +215,22 @@ def test_undated_ratings_are_kept_and_ordered_by_session_number(con, registry):
     r = overview(con, registry).iloc[0]
     assert (r.sessions, r.first_score, r.latest_score, r.episode_active) == (3, 12, 11, True)
     assert r.episode_label == "Episode 1 (no dates, active)"
+
+
+def test_a_success_referenced_calibration_uses_only_episodes_that_improved(con, registry, big_history):
+    from caseload.engine import history_frame, store_calibrations
+    from caseload.episodes import EpisodeRules
+    from caseload.trajectories import CalibrationRules
+
+    history = history_frame(con, registry, EpisodeRules(), max_session=500)  # every rating
+    last = history.sort_values("session").groupby("episode_key").tail(1)
+    ors = last[last.measure == "ORS"]
+    assert (ors.loc[ors.improved, "improvement"] >= 5).all()
+    assert not (ors.loc[~ors.improved, "improvement"] >= 5).any()
+    everyone = store_calibrations(con, registry)[("ORS", "adult")]
+    improved = store_calibrations(con, registry, calibration_rules=CalibrationRules(reference="improved"))
+    improved = improved[("ORS", "adult")]
+    assert improved.episodes < everyone.episodes
+    a = band_at(registry["ORS"], 15.0, 3, calibration=everyone)
+    b = band_at(registry["ORS"], 15.0, 3, calibration=improved)
+    assert b.p50 > a.p50

@@ -133,8 +133,14 @@ def caseload_overview(
     alert_config: AlertConfig | None = None,
     calibration_rules: CalibrationRules | None = None,
     model: DefaultModel | None = None,
+    calibrations: dict[tuple[str, str], Calibration] | None = None,
 ) -> pd.DataFrame:
-    """One row per (client, episode, outcome measure): scores, change, category, status, band and alerts."""
+    """One row per (client, episode, outcome measure): scores, change, category, status, band and alerts.
+
+    ``trajectory="auto"`` calibrates bands from this store's history where it has enough (see
+    trajectories.py), ``"default"`` uses the default model only; ``calibrations`` (from
+    ``store_calibrations``, e.g. of another store) replaces this store's own.
+    """
     frame, _ = _evaluate(
         con,
         registry,
@@ -145,6 +151,7 @@ def caseload_overview(
         alert_config=alert_config,
         calibration_rules=calibration_rules,
         model=model,
+        calibrations=calibrations,
     )
     if clinician_id is not None:
         frame = frame[frame["clinician_id"] == clinician_id]
@@ -257,6 +264,7 @@ def _evaluate(
     alert_config: AlertConfig | None,
     calibration_rules: CalibrationRules | None,
     model: DefaultModel | None,
+    calibrations: dict[tuple[str, str], Calibration] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     if trajectory not in TRAJECTORIES:
         raise ValueError(f"trajectory must be one of {', '.join(TRAJECTORIES)}, not {trajectory!r}")
@@ -264,9 +272,10 @@ def _evaluate(
     rules = rules or EpisodeRules.from_settings(con)
     config = alert_config or AlertConfig()
     default_age = store.get_setting(con, DEFAULT_AGE_GROUP_SETTING, "adult")
-    calibrations: dict[tuple[str, str], Calibration] = {}
-    if trajectory == "auto":
-        calibrations = _calibrations(con, registry, rules, default_age, calibration_rules)
+    if trajectory == "default":
+        calibrations = {}
+    elif calibrations is None:
+        calibrations = store_calibrations(con, registry, rules, default_age, calibration_rules)
 
     where, params = ["true"], []
     if client_id is not None:
@@ -706,10 +715,11 @@ def history_frame(
 ) -> pd.DataFrame:
     """Every self rating of an outcome measure at sessions 2..max_session of its episode, with its intake.
 
-    Columns: measure, population, episode_key, intake, session (1 = the measure's intake), improvement.
+    Columns: measure, population, episode_key, intake, session (1 = the measure's intake), improvement, and
+    improved (whether the episode's latest rating of the measure shows reliable improvement).
     """
     outcome = {c: m for c, m in registry.items() if m.kind == "outcome"}
-    columns = ["measure", "population", "episode_key", "intake", "session", "improvement"]
+    columns = ["measure", "population", "episode_key", "intake", "session", "improvement", "improved"]
     if not outcome:
         return pd.DataFrame(columns=columns)
     sign_cases = " ".join(f"when '{c}' then {1 if m.higher_is_better else -1}" for c, m in outcome.items())
@@ -719,6 +729,15 @@ def history_frame(
         if m.cutoffs
     )
     pop_expr = f"case {pop_cases} else 'default' end" if pop_cases else "'default'"
+    improved_cases = (
+        " ".join(
+            f"when '{c}' then f.final {'>' if strict else '>='} {round(rc, 9)}"
+            for c, m in outcome.items()
+            for rc, strict in [m.reliable_change_threshold()]
+            if rc is not None
+        )
+        or "when '' then null"
+    )
     splits = f"_splits_{uuid.uuid4().hex[:12]}"
     con.execute(f"create temp table {splits} as {split_points_sql('ratings', rules)}")
     key = f"(r.client_id || coalesce('#x:' || r.episode_id, '#g:' || {episode_index_sql('r', 'p')}::varchar))"
@@ -735,12 +754,14 @@ a as (
     group by episode_key
 ),
 f as (
-    select episode_key, measure, arg_min(total, ord) as intake, arg_min(sn, ord) as s0
+    select episode_key, measure, arg_min(total, ord) as intake, arg_min(sn, ord) as s0,
+        round((case measure {sign_cases} end) * (arg_max(total, ord) - arg_min(total, ord)), 9) as final
     from b group by episode_key, measure having count(*) >= 2
 )
 select f.measure, {pop_expr} as population, b.episode_key, f.intake,
     (b.sn - f.s0 + 1)::integer as session,
-    (case b.measure {sign_cases} end) * (b.total - f.intake) as improvement
+    (case b.measure {sign_cases} end) * (b.total - f.intake) as improvement,
+    coalesce(case f.measure {improved_cases} end, false) as improved
 from b join f using (episode_key, measure) join a using (episode_key)
 where b.sn - f.s0 + 1 between 2 and {int(max_session)}
 """
@@ -750,14 +771,19 @@ where b.sn - f.s0 + 1 between 2 and {int(max_session)}
         con.execute(f"drop table if exists {splits}")
 
 
-def _calibrations(
+def store_calibrations(
     con: duckdb.DuckDBPyConnection,
     registry: dict[str, Measure],
-    rules: EpisodeRules,
-    default_age: str,
-    calibration_rules: CalibrationRules | None,
+    rules: EpisodeRules | None = None,
+    default_age: str | None = None,
+    calibration_rules: CalibrationRules | None = None,
 ) -> dict[tuple[str, str], Calibration]:
-    """Calibrations per (measure, population) from the whole store, cached until the store's ratings change."""
+    """Calibrations per (measure, population) from the whole store, cached until the store's ratings change.
+
+    Only (measure, population) pairs with at least ``min_n`` episodes of two or more ratings get one.
+    """
+    rules = rules or EpisodeRules.from_settings(con)
+    default_age = default_age or store.get_setting(con, DEFAULT_AGE_GROUP_SETTING, "adult")
     cal_rules = calibration_rules or CalibrationRules()
     fingerprint = con.execute(
         "select count(*), coalesce(bit_xor(hash(client_id, clinician_id, episode_id, age_group, session_date,"
@@ -781,6 +807,8 @@ def _calibrations(
         _CALIBRATION_CACHE.move_to_end(key)
         return _CALIBRATION_CACHE[key]
     history = history_frame(con, registry, rules, default_age, cal_rules.max_session)
+    if cal_rules.reference == "improved":
+        history = history[history["improved"]]
     out: dict[tuple[str, str], Calibration] = {}
     for (code, pop), part in history.groupby(["measure", "population"], sort=False):
         if part["episode_key"].nunique() < cal_rules.min_n:

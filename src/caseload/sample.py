@@ -260,6 +260,7 @@ def store_rows(ratings: pd.DataFrame, registry: dict[str, Measure], import_id: i
     The app stores sample data through the importer (``load_sample``); this conversion lets benchmarks fill
     a store with a million ratings without timing the importer.
     """
+    ratings = ratings.reset_index(drop=True)
     n_items = ratings["measure"].map(lambda c: registry[c].n_items).to_numpy()
     values = ratings[ITEM_COLUMNS].to_numpy(dtype=float)
     items = [None if np.isnan(row[0]) else row[:k].tolist() for row, k in zip(values, n_items, strict=True)]

@@ -34,7 +34,9 @@ whose intake lies within x +- w and which has a rating at session t; widen w one
 1 point, or range/40 for long scales) up to ``max_window`` reliable-change units until at least ``min_n``
 (30) episodes qualify; the band is the percentiles of their improvement since intake. Percentile curves
 are smoothed across sessions with a centred 1-2-1 moving average over neighbouring calibrated sessions. A
-cell without ``min_n`` neighbours falls back to the default model, and says so.
+cell without ``min_n`` neighbours falls back to the default model, and says so. With
+``CalibrationRules(reference="improved")`` only episodes whose latest rating shows reliable improvement form
+the neighbourhood (a success-referenced target, as PCOMS/OpenFIT define theirs).
 
 Band percentiles are in the better direction: ``p25`` is the score that 25% of similar clients did worse
 than (for the ORS the 25th percentile of scores; for the PHQ-9 the 75th).
@@ -74,6 +76,14 @@ class CalibrationRules:
     max_window: float = 1.5  # half-width of the intake window at most, in reliable-change units
     max_session: int = 20  # sessions beyond this use the band of this session
     smooth: bool = True
+    # Whose course the band describes: "all" similar clients (the default), or only those whose latest
+    # rating shows reliable improvement ("improved": the PCOMS/OpenFIT idea of a target from clients who
+    # ended successfully, formats-and-norms 3.6). See benchmarks/alert_quality.py for what each flags.
+    reference: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.reference not in ("all", "improved"):
+            raise ValueError("reference must be 'all' or 'improved'")
 
 
 @dataclass(frozen=True)
