@@ -279,43 +279,39 @@ def _simple_table(
 
 
 class _Flow:
-    """Draws a client page, or only measures it (``draw=False``, using fpdf2's dry runs), so the packet can
-    pick the largest type that keeps each client on one page without drawing it twice."""
+    """Draws a client page, or only measures it (``draw=False``: the same line wrapping, nothing drawn), so the
+    packet can pick the largest type that keeps each client on one page."""
 
     def __init__(self, pdf: Any, draw: bool) -> None:
         self.pdf, self.draw = pdf, draw
         self.y = pdf.get_y()
-        # Measured heights, per document: the same option texts recur on many clients' pages. (Per document,
-        # not global: a dry run also fixes the order glyphs enter the font subset, so a global cache would
-        # make the bytes depend on what was printed before.)
-        self.heights: dict[tuple[str, float, str, float], float] = pdf.__dict__.setdefault(
-            "_caseload_heights", {}
-        )
 
     @property
     def width(self) -> float:
         return self.pdf.w - self.pdf.l_margin - self.pdf.r_margin
 
     def text(self, text: str, size: float, style: str = "", indent: float = 0.0, tag: str = "") -> None:
+        """A paragraph wrapped to the text width (after ``indent``), with an optional bold ``tag`` in the
+        indent; draws it or only advances y by its exact height."""
         pdf = self.pdf
         line = size * 0.45
         pdf.set_font(P.FONT, style, size)
-        w = self.width - indent
-        if self.draw:
+        lines = P.wrap_lines(pdf, text, self.width - indent - 0.5)
+        if not self.draw:
+            self.y += line * len(lines)
+            return
+        if self.y + line * len(lines) > pdf.h - pdf.b_margin:  # runs over: continue on a new page
+            pdf.add_page()
+            self.y = pdf.t_margin
+        if tag:
+            pdf.set_font(P.FONT, "B", size * 0.9)
             pdf.set_xy(pdf.l_margin, self.y)
-            if tag:
-                pdf.set_font(P.FONT, "B", size * 0.9)
-                pdf.cell(indent, line, tag)
-                pdf.set_font(P.FONT, style, size)
-            else:
-                pdf.set_x(pdf.l_margin + indent)
-            pdf.multi_cell(w, line, text, new_x="LMARGIN", new_y="NEXT")
-            self.y = pdf.get_y()
-        else:
-            key = (text, size, style, round(w, 3))
-            if key not in self.heights:
-                self.heights[key] = pdf.multi_cell(w, line, text, dry_run=True, output="HEIGHT")
-            self.y += self.heights[key]
+            pdf.cell(indent, line, tag)
+            pdf.set_font(P.FONT, style, size)
+        for text_line in lines:
+            pdf.set_xy(pdf.l_margin + indent, self.y)
+            pdf.cell(self.width - indent, line, text_line)
+            self.y += line
 
     def heading(self, text: str, size: float, space_before: float = 1.5) -> None:
         self.y += space_before
@@ -418,7 +414,7 @@ def packet_prompts(guide: tuple[Prompt, ...]) -> list[Prompt]:
 def _best_scale(pdf: Any, page: ClientPage) -> float:
     """The largest type scale (at most 1) at which the client's page ends above the bottom margin.
 
-    Measuring is a dry run of the same layout; heights shrink about in proportion to the scale, so the
+    Measuring runs the same layout without drawing; heights shrink about in proportion to the scale, so the
     first guess after an overflow is usually the last.
     """
     top, bottom = pdf.t_margin, pdf.h - pdf.b_margin - 6  # room for the page number

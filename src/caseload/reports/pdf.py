@@ -77,6 +77,48 @@ def document_bytes(pdf: FPDF) -> bytes:
     return bytes(pdf.output())
 
 
+def wrap_lines(pdf: FPDF, text: str, width: float) -> list[str]:
+    """``text`` broken into lines no wider than ``width`` mm in the current font, greedily at spaces.
+
+    About five times faster than fpdf2's multi_cell for the packet's many short paragraphs, and the same
+    function measures and draws, so a page measured to fit does fit. A word wider than a line is cut.
+    """
+    cache: dict[tuple, float] = pdf.__dict__.setdefault("_caseload_word_widths", {})
+    font = (pdf.font_family, pdf.font_style, pdf.font_size_pt)
+
+    def w(word: str) -> float:
+        key = (font, word)
+        if key not in cache:
+            cache[key] = pdf.get_string_width(word)
+        return cache[key]
+
+    space = w(" ")
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        current: list[str] = []
+        used = 0.0
+        for word in paragraph.split(" "):
+            size = w(word)
+            while size > width and word:  # cut an over-long word to the line
+                cut = max(1, int(len(word) * width / size))
+                while cut > 1 and w(word[:cut]) > width:
+                    cut -= 1
+                if current:
+                    lines.append(" ".join(current))
+                    current, used = [], 0.0
+                lines.append(word[:cut])
+                word = word[cut:]
+                size = w(word)
+            if current and used + space + size > width:
+                lines.append(" ".join(current))
+                current, used = [word], size
+            else:
+                used += (space if current else 0.0) + size
+                current.append(word)
+        lines.append(" ".join(current))
+    return lines
+
+
 def heading(pdf: FPDF, text: str, size: float = 12, space_before: float = 3.0) -> None:
     """A bold section heading with a thin rule under it."""
     pdf.ln(space_before)
