@@ -110,3 +110,15 @@ def test_episodes_are_counted_over_the_viewers_rows_only(store):
     assert set(episode_ratings(store, viewer=sue)["client_id"]) == {"C101"}
     assert episodes(store, viewer=sue)["client_id"].tolist() == ["C101"]
     assert episode_ratings(store, client_id="C001", viewer=sue).empty
+
+
+def test_the_engine_reads_only_the_viewers_rows(store, registry):
+    from caseload.engine import caseload_overview, client_detail
+
+    ann = Viewer("ann", "clinician", frozenset({"T01"}))
+    frame = caseload_overview(store, registry, viewer=ann)
+    assert set(frame["client_id"]) == {"C001", "C002"}
+    assert client_detail(store, registry, "C101", viewer=ann) is None  # as if the client did not exist
+    assert client_detail(store, registry, "C001", viewer=ann)["client_id"] == "C001"
+    assert caseload_overview(store, registry, clinician_id="T02", viewer=ann).empty
+    assert set(caseload_overview(store, registry)["client_id"]) == {"C001", "C002", "C101", "C201", "C301"}

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from caseload import store
+from caseload.access import Viewer, clinician_condition
 from caseload.alerts import (
     AlertConfig,
     alliance_rules,
@@ -133,6 +134,7 @@ def caseload_overview(
     alert_config: AlertConfig | None = None,
     calibration_rules: CalibrationRules | None = None,
     model: DefaultModel | None = None,
+    viewer: Viewer | None = None,
     calibrations: dict[tuple[str, str], Calibration] | None = None,
 ) -> pd.DataFrame:
     """One row per (client, episode, outcome measure): scores, change, category, status, band and alerts.
@@ -151,6 +153,7 @@ def caseload_overview(
         alert_config=alert_config,
         calibration_rules=calibration_rules,
         model=model,
+        viewer=viewer,
         calibrations=calibrations,
     )
     if clinician_id is not None:
@@ -171,6 +174,7 @@ def client_detail(
     alert_config: AlertConfig | None = None,
     calibration_rules: CalibrationRules | None = None,
     model: DefaultModel | None = None,
+    viewer: Viewer | None = None,
 ) -> dict[str, Any] | None:
     """One client's episodes: every rating per measure and rater, expected band used, categories and alerts."""
     frame, ctx = _evaluate(
@@ -183,6 +187,7 @@ def client_detail(
         alert_config=alert_config,
         calibration_rules=calibration_rules,
         model=model,
+        viewer=viewer,
     )
     ratings = ctx["ratings"]
     if ratings.empty:
@@ -264,6 +269,7 @@ def _evaluate(
     alert_config: AlertConfig | None,
     calibration_rules: CalibrationRules | None,
     model: DefaultModel | None,
+    viewer: Viewer | None = None,
     calibrations: dict[tuple[str, str], Calibration] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     if trajectory not in TRAJECTORIES:
@@ -277,7 +283,8 @@ def _evaluate(
     elif calibrations is None:
         calibrations = store_calibrations(con, registry, rules, default_age, calibration_rules)
 
-    where, params = ["true"], []
+    condition, codes = clinician_condition(viewer or Viewer.everyone())  # only rows the viewer may see
+    where, params = [condition], list(codes)
     if client_id is not None:
         where.append("client_id = ?")
         params.append(client_id)
