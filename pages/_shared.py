@@ -179,15 +179,14 @@ def client_ids(con: duckdb.DuckDBPyConnection, viewer: Viewer) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _chart_spec(key: tuple, _build: Callable[[], Any]) -> dict:
-    # validate=False: the chart functions are validated by their tests; schema validation on every
-    # page view would cost about 40% of the time it takes to draw a client's charts.
-    return _build().to_dict(validate=False)
+    spec = _build()
+    return spec if isinstance(spec, dict) else spec.to_dict(validate=False)
 
 
 def show_chart(
     con: duckdb.DuckDBPyConnection, key: tuple, build: Callable[[], Any], width: str = "stretch"
 ) -> None:
-    """Draw an Altair chart from caseload.charts, its spec cached per ``key`` and data version."""
+    """Draw a chart from caseload.charts (a Vega-Lite spec), cached per ``key`` and data version."""
     spec = _chart_spec((_cache_key(con), *key), build)
     st.vega_lite_chart(spec=spec, width=width)
 

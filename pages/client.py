@@ -213,11 +213,9 @@ else:
             ),
         )
 
+
 # --- alerts ------------------------------------------------------------------------------------------
-st.subheader(f"Alerts ({len(alerts)})")
-if not alerts:
-    st.success("No alert for this episode.", icon=":material/check_circle:")
-for i, a in enumerate(alerts):
+def _show_alert(i: int, a: dict) -> None:
     severity = str(a.get("severity", ""))
     where = (
         f"{a.get('measure') or ''} session {a.get('session')}"
@@ -232,6 +230,20 @@ for i, a in enumerate(alerts):
         info = RULES.get(rule)
         if info is not None:
             st.caption(f"Rule `{rule}`: {info.checks} Source: {info.source}")
+
+
+st.subheader(f"Alerts ({len(alerts)})")
+if not alerts:
+    st.success("No alert for this episode.", icon=":material/check_circle:")
+urgent = [(i, a) for i, a in enumerate(alerts) if a.get("severity") in ("critical", "high", "medium")]
+notes = [(i, a) for i, a in enumerate(alerts) if a.get("severity") not in ("critical", "high", "medium")]
+for i, a in urgent:
+    _show_alert(i, a)
+if notes:
+    # Low-priority notes (a low item, a long gap, a missing rating) stay one click away.
+    with st.expander(f"{len(notes)} lower-priority note{'s' if len(notes) > 1 else ''}", expanded=not urgent):
+        for i, a in notes:
+            _show_alert(i, a)
 
 
 # --- items -------------------------------------------------------------------------------------------

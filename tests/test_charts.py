@@ -1,4 +1,5 @@
-"""The client charts: what each layer draws, read back from the Vega-Lite spec, and that Vega can render it."""
+"""The client charts: what each layer draws, read back from the Vega-Lite spec, that the spec is valid
+Vega-Lite, and that Vega can render it."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import pytest
 from caseload import charts
 
 
-def _layers(chart) -> tuple[list[dict], dict]:
-    spec = chart.to_dict()
+def _layers(spec: dict) -> tuple[list[dict], dict]:
     return spec["layer"], spec.get("datasets", {})
 
 
 def _rows(layer: dict, datasets: dict) -> list[dict]:
-    return datasets[layer["data"]["name"]]
+    data = layer["data"]
+    return data["values"] if "values" in data else datasets[data["name"]]
 
 
 def _mark(layer: dict) -> str:
@@ -73,10 +74,10 @@ def test_expected_band_is_drawn_with_a_caption_naming_model_and_n(registry):
         expected=expected,
         expected_caption="Expected: intake-matched model, n = 412",
     )
-    spec = chart.to_dict()
+    spec = chart
     assert any("n = 412" in line for line in spec["title"]["subtitle"])
     area = next(layer for layer in spec["layer"] if _mark(layer) == "area")
-    rows = spec["datasets"][area["data"]["name"]]
+    rows = area["data"]["values"]
     assert [r["session"] for r in rows] == [1, 2, 3, 4]  # up to two sessions past the latest rating
     assert "Expected (median)" in spec["layer"][-1]["encoding"]["color"]["scale"]["domain"]
 
@@ -96,9 +97,7 @@ def test_alerts_are_marked_at_the_session_where_they_fired_with_their_words(regi
 def test_every_series_differs_by_dash_or_shape_not_colour_alone(registry):
     expected = pd.DataFrame({"session": [1, 2], "low": [17, 18], "median": [19, 21], "high": [21, 23]})
     alerts = pd.DataFrame({"session": [2], "message": ["x"]})
-    spec = charts.outcome_chart(
-        _scores([18, 19]), registry["ORS"], expected=expected, alerts=alerts
-    ).to_dict()
+    spec = charts.outcome_chart(_scores([18, 19]), registry["ORS"], expected=expected, alerts=alerts)
     dashes = next(
         layer["encoding"]["strokeDash"]["scale"]
         for layer in spec["layer"]
@@ -128,7 +127,7 @@ def test_tooltips_carry_session_date_score_and_change_since_intake(registry):
 
 
 def test_a_symptom_measure_is_labelled_higher_is_worse(registry):
-    spec = charts.outcome_chart(_scores([18, 12, 8]), registry["PHQ9"]).to_dict()
+    spec = charts.outcome_chart(_scores([18, 12, 8]), registry["PHQ9"])
     y_titles = {
         layer["encoding"]["y"].get("title") for layer in spec["layer"] if "y" in layer.get("encoding", {})
     }
@@ -136,7 +135,7 @@ def test_a_symptom_measure_is_labelled_higher_is_worse(registry):
 
 
 def test_a_single_rating_still_gives_a_chart_with_a_usable_axis(registry):
-    spec = charts.outcome_chart(_scores([18]), registry["ORS"]).to_dict()
+    spec = charts.outcome_chart(_scores([18]), registry["ORS"])
     points = next(layer for layer in spec["layer"] if _mark(layer) == "point")
     assert points["encoding"]["x"]["scale"]["domain"] == [1, 2]
 
@@ -174,7 +173,7 @@ def test_heat_map_makes_worse_scores_darker_whichever_way_the_measure_runs(regis
     items = pd.DataFrame(
         {"session": [1, 1], "item": list((measure.item_labels or measure.items)[:2]), "score": [0.0, 2.0]}
     )
-    spec = charts.item_heatmap(items, measure).to_dict()
+    spec = charts.item_heatmap(items, measure)
     scale = spec["layer"][0]["encoding"]["color"]["scale"]
     darkest = "#440154"
     assert (scale["range"][0] == darkest) == (darkest_at == "low")
@@ -185,8 +184,38 @@ def test_heat_map_makes_worse_scores_darker_whichever_way_the_measure_runs(regis
 
 def test_item_small_multiples_show_the_item_cutoff(registry):
     items = pd.DataFrame({"session": [1, 2], "item": ["Relationship", "Relationship"], "score": [9.5, 8.0]})
-    spec = charts.item_small_multiples(items, registry["SRS"]).to_dict()
+    spec = charts.item_small_multiples(items, registry["SRS"])
     assert spec["spec"]["layer"][0]["encoding"]["y"]["datum"] == registry["SRS"].item_cutoff
+
+
+def _every_chart(registry) -> list[dict]:
+    expected = pd.DataFrame(
+        {
+            "session": [1, 2, 3],
+            "low": [17, 18, 19],
+            "median": [19, 21, 22],
+            "high": [21, 23, 25],
+            "floor": [15, 16, 17],
+        }
+    )
+    marks = pd.DataFrame({"session": [2], "message": ["x"]})
+    items = pd.DataFrame({"session": [1, 2], "item": ["Individual", "Individual"], "score": [4.0, 5.5]})
+    return [
+        charts.outcome_chart(_scores([18, 19, 17]), registry["ORS"], expected=expected, alerts=marks),
+        charts.outcome_chart(_scores([18]), registry["PHQ9"], width=500),
+        charts.alliance_chart(_scores([38, 34.5]), registry["SRS"], drops=marks),
+        charts.item_heatmap(items, registry["ORS"]),
+        charts.item_small_multiples(items, registry["SRS"]),
+    ]
+
+
+def test_every_chart_is_valid_vega_lite(registry):
+    from altair.utils.schemapi import validate_jsonschema
+    from altair.vegalite.v6.schema.core import load_schema
+
+    schema = load_schema()
+    for spec in _every_chart(registry):
+        validate_jsonschema(spec, schema)  # raises on any invalid property
 
 
 def test_charts_render_offline_to_png(registry):
@@ -201,7 +230,7 @@ def test_charts_render_offline_to_png(registry):
         alerts=pd.DataFrame({"session": [3], "message": ["x"]}),
         width=600,
     )
-    png = vlc.vegalite_to_png(chart.to_dict(), scale=1)
+    png = vlc.vegalite_to_png(chart, scale=1)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
@@ -227,9 +256,7 @@ def test_the_off_track_line_is_drawn_when_the_band_has_a_floor(registry):
             "floor": [18, 17, 18],
         }
     )
-    spec = charts.outcome_chart(_scores([18, 16]), registry["ORS"], expected=expected).to_dict()
+    spec = charts.outcome_chart(_scores([18, 16]), registry["ORS"], expected=expected)
     lines = [layer for layer in spec["layer"] if _mark(layer) == "line" and "strokeDash" in layer["encoding"]]
-    floors = [
-        layer for layer in lines if spec["datasets"][layer["data"]["name"]][0]["series"] == charts.FLOOR
-    ]
-    assert [r["value"] for r in spec["datasets"][floors[0]["data"]["name"]]] == [18, 17, 18]
+    floors = [layer for layer in lines if layer["data"]["values"][0]["series"] == charts.FLOOR]
+    assert [r["value"] for r in floors[0]["data"]["values"]] == [18, 17, 18]

@@ -64,6 +64,12 @@ def _charts(at: AppTest) -> list[dict]:
     return specs
 
 
+def _rows(spec: dict, layer: dict) -> list[dict]:
+    """A layer's data rows, inline or in the spec's named datasets."""
+    data = layer["data"]
+    return data["values"] if "values" in data else spec["datasets"][data["name"]]
+
+
 def _titles(specs: list[dict]) -> list[str]:
     return [s["title"]["text"] if isinstance(s.get("title"), dict) else s.get("title") for s in specs]
 
@@ -107,7 +113,7 @@ def test_a_client_from_the_url_shows_status_outcome_and_alliance_charts(
         for layer in outcome["layer"]
         if (layer["mark"] if isinstance(layer["mark"], str) else layer["mark"]["type"]) == "rule"
         and "color" in layer.get("encoding", {})
-        for r in outcome["datasets"][layer["data"]["name"]]
+        for r in _rows(outcome, layer)
     ]
     assert rules == [25]  # the adult ORS cutoff from the registry
     assert any("default model" in line or "calibrated" in line for line in outcome["title"]["subtitle"])
@@ -164,7 +170,7 @@ def test_a_date_range_limits_the_points_shown(sample_db, sample_overview, monkey
         for layer in outcome["layer"]
         if (layer["mark"] if isinstance(layer["mark"], str) else layer["mark"]["type"]) == "point"
     )
-    assert len(outcome["datasets"][points["data"]["name"]]) == 1
+    assert len(_rows(outcome, points)) == 1
 
 
 def test_item_scores_and_the_session_table_are_shown(sample_db, sample_overview, monkeypatch):
