@@ -75,7 +75,9 @@ def fingerprint(db: Path) -> tuple:
     """What the store holds: ratings (count and an order-free hash) and the live imports."""
     con = store.connect(db)
     try:
-        ratings = con.execute("select count(*), sum(hash(r)) from ratings r").fetchall()[0]
+        ratings = con.execute(  # import ids depend on which import got the store first
+            "select count(*), sum(hash(r)) from (select * exclude (import_id) from ratings) r"
+        ).fetchall()[0]
         imports = con.execute(
             "select import_id, sha256, rows_imported from imports where undone_at is null order by 1"
         ).fetchall()
@@ -200,7 +202,7 @@ def test_two_imports_and_several_readers_at_once_lose_and_corrupt_nothing(export
                 pending.append(command)
         else:
             assert code == 0, (command, err)
-    assert len(pending) < 2 or all(r[3] != 0 for r in results)  # somebody got the store
+    assert any(r[3] == 0 for r in results)  # somebody got the store
     for command in pending:  # what met the lock is simply run again, as the message says
         for _ in range(100):
             again = caseload(*command, "--db", str(db))
