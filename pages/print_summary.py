@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from caseload.audit import AuditError
-from caseload.reports.client_summary import summary_content
+from caseload.reports.client_summary import client_chart, summary_content
 from pages._auth import audit_once, require_viewer
 from pages._shared import client_detail, get_connection, get_registry
 
@@ -84,9 +84,9 @@ left.markdown(f"# {content.title}")
 right.markdown(f"<div style='text-align:right'>{content.subtitle}</div>", unsafe_allow_html=True)
 st.write(content.intro)
 
-if content.chart is not None:
+if content.course is not None:
     st.markdown(f"#### {content.chart_title}")
-    st.altair_chart(content.chart, width="content", theme=None)
+    st.altair_chart(client_chart(content.course), width="content", theme=None)
     st.caption("  \n".join(text for _, text in content.chart_key))
 
 st.markdown("#### Where you started and where you are")

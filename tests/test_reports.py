@@ -16,7 +16,7 @@ from PIL import Image
 
 from caseload.guide import discussion_guide
 from caseload.reports import pdf as P
-from caseload.reports.client_summary import JARGON, client_summary_pdf, summary_content
+from caseload.reports.client_summary import JARGON, client_chart, client_summary_pdf, summary_content
 
 needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 TODAY = date(2026, 11, 20)
@@ -101,12 +101,13 @@ def test_the_client_summary_shows_no_identifier_but_the_client_code_and_no_jargo
 
 def test_the_browser_chart_speaks_plainly_and_draws_in_grey_only(registry):
     content = summary_content(off_track_client(), registry)
-    words = " ".join(strings_in(content.chart.to_dict())).lower()
+    chart = client_chart(content.course)
+    words = " ".join(strings_in(chart.to_dict())).lower()
     for word in JARGON:
         # Short codes (RCI, ETR, p25) as whole words; longer terms anywhere.
         pattern = rf"\b{re.escape(word.lower())}\b" if len(word) <= 4 else re.escape(word.lower())
         assert not re.search(pattern, words), f"jargon {word!r} in the chart"
-    png = Image.open(io.BytesIO(vl_convert.vegalite_to_png(content.chart.to_dict(), scale=1))).convert("RGB")
+    png = Image.open(io.BytesIO(vl_convert.vegalite_to_png(chart.to_dict(), scale=1))).convert("RGB")
     colours = {px for px in set(png.get_flattened_data()) if max(px) - min(px) > 6}
     assert not colours, f"{len(colours)} coloured pixels: the chart must read in greyscale"
     assert [k for k, _ in content.chart_key] == ["score", "band", "line"]
@@ -301,3 +302,49 @@ def test_caseload_report_and_packet_write_pdfs(registry, tmp_path, capsys):
     packet = tmp_path / "packet.pdf"
     assert main(["packet", "--db", str(db), "--today", TODAY.isoformat(), "--out", str(packet)]) == 0
     assert packet.read_bytes().startswith(b"%PDF-")
+
+
+# --- building blocks ------------------------------------------------------------------------------------
+
+
+def test_wrapped_lines_fit_the_width_and_keep_every_word():
+    pdf = P.new_document()
+    pdf.set_font(P.FONT, "", 9)
+    text = (
+        "Explore readiness and mixed feelings about change with a motivational-interviewing stance: the "
+        "client's own reasons, what they expect therapy to do — and what they expect of themselves. Ž ø β"
+    )
+    for width in (52.0, 62.5, 120.0):  # wider than the longest word: nothing is cut
+        lines = P.wrap_lines(pdf, text, width)
+        assert " ".join(lines) == text
+        assert all(pdf.get_string_width(line) <= width + 1e-9 for line in lines)
+        assert len(lines) > 1
+    assert P.wrap_lines(pdf, "a\nb", 100) == ["a", "b"]
+    cut = P.wrap_lines(pdf, "x" * 200, 20)
+    assert "".join(cut) == "x" * 200 and all(pdf.get_string_width(line) <= 20 for line in cut)
+
+
+@pytest.mark.parametrize(("span", "step"), [(40, 5), (27, 5), (21, 5), (10, 2), (180, 25), (4, 0.5)])
+def test_chart_ticks_use_round_steps(span, step):
+    from caseload.reports.vector_chart import nice_step
+
+    assert nice_step(span) == step
+
+
+@pytest.mark.parametrize(
+    ("latest", "words"),
+    [
+        (20.9, "About the same so far"),  # 0.9 points: under a fifth of the 5 points of reliable change
+        (21.0, "A little better, not yet a clear change"),
+        (24.9, "A little better, not yet a clear change"),
+        (25.0, "Better: a change big enough to be fairly sure it is real"),
+        (15.0, "Harder: a change big enough to be fairly sure it is real"),
+        (19.0, "A little harder, not yet a clear change"),
+    ],
+)
+def test_what_a_change_means_in_the_clients_words(registry, latest, words):
+    from caseload.guide import client_facts
+    from caseload.reports.client_summary import meaning
+
+    facts = client_facts(detail(outcome("ORS", [20.0, latest], category=None)), registry)
+    assert meaning(facts.outcomes[0]) == words

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import altair as alt
 import pandas as pd
 
 from caseload.guide import (
@@ -90,8 +89,7 @@ class SummaryContent:
     subtitle: str
     intro: str
     chart_title: str
-    chart: alt.LayerChart | None  # for the browser view; the PDF draws the same course as vectors
-    course: Course | None
+    course: Course | None  # the charted questionnaire: vectors in the PDF, ``client_chart`` in the browser
     chart_key: tuple[tuple[str, str], ...]  # (kind: 'score' | 'band' | 'line', words)
     started: tuple[str, ...]
     score_rows: tuple[ScoreRow, ...]
@@ -297,8 +295,11 @@ def _sessions_felt(facts: ClientFacts) -> tuple[str, ...]:
     return tuple(out)
 
 
-def client_chart(course: Course, width: int = 620, height: int = 210) -> alt.LayerChart:
-    """The client's scores with the expected band and the clinical line, in black and greys (no jargon)."""
+def client_chart(course: Course, width: int = 620, height: int = 210) -> Any:
+    """The client's scores with the expected band and the clinical line as an Altair chart for the browser's
+    print view, in black and greys (no jargon). Altair loads only here: the PDF does not need it."""
+    import altair as alt
+
     m = course.measure
     points = pd.DataFrame(
         {
@@ -379,7 +380,6 @@ def summary_content(
         )
     chosen = selected(discussion_guide(facts, registry), selected_prompt_ids)
     chart_key: tuple[tuple[str, str], ...] = ()
-    chart = None
     chart_title = ""
     started: tuple[str, ...] = ()
     items: tuple[ItemRow, ...] = ()
@@ -387,7 +387,6 @@ def summary_content(
     items_title = ""
     if course is not None:
         m = course.measure
-        chart = client_chart(course)
         chart_title = f"How things have been going: {m.name}"
         key = [
             ("score", f"Your score at each session ({'higher' if m.higher_is_better else 'lower'} is better)")
@@ -411,7 +410,6 @@ def summary_content(
             "they mean for you."
         ),
         chart_title=chart_title,
-        chart=chart,
         course=course,
         chart_key=chart_key,
         started=started,
