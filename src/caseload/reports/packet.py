@@ -3,8 +3,9 @@ page per client who is off track, at risk or has an alliance concern (charts, al
 
 Clinician language throughout (status words, rule ids, percentiles), since it is read in supervision, not
 by clients. Charts are drawn as vectors (reports.vector_chart) with the dashboard's elements: a 30-client
-packet stays well under 20 s, which PNGs from vl-convert (0.3-0.8 s each here) could not. The clients to discuss are the same as on the Supervision page
-(``caseload.supervision.clients_to_discuss``: active episodes, most urgent first).
+packet stays under 20 s, which PNGs from vl-convert (0.3-0.8 s each here) could not. The clients to
+discuss are the same as on the Supervision page (``caseload.supervision.clients_to_discuss``: active
+episodes, most urgent first).
 """
 
 from __future__ import annotations
