@@ -114,10 +114,9 @@ def _cached_overview(
 ) -> pd.DataFrame:
     from caseload.engine import caseload_overview
 
-    frame = caseload_overview(_con, _registry, clinician_id=clinician_id, active_only=active_only)
-    if _viewer.sees_all:
-        return frame
-    return frame[frame["clinician_id"].isin(sorted(_viewer.clinician_ids or []))].reset_index(drop=True)
+    return caseload_overview(  # the engine reads only the viewer's rating rows (SQL)
+        _con, _registry, clinician_id=clinician_id, active_only=active_only, viewer=_viewer
+    )
 
 
 def overview(
@@ -136,11 +135,16 @@ def overview(
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _cached_client_detail(
-    _con: duckdb.DuckDBPyConnection, _registry: dict[str, Measure], key: tuple, client_id: str
+    _con: duckdb.DuckDBPyConnection,
+    _registry: dict[str, Measure],
+    _viewer: Viewer,
+    key: tuple,
+    scope: tuple,
+    client_id: str,
 ) -> dict | None:
     from caseload.engine import client_detail as engine_client_detail
 
-    return engine_client_detail(_con, _registry, client_id)
+    return engine_client_detail(_con, _registry, client_id, viewer=_viewer)
 
 
 def client_detail(
@@ -150,7 +154,7 @@ def client_detail(
     None when the viewer may not see the client (as if it did not exist)."""
     if not viewer.sees_all and not can_see_client(con, viewer, client_id):
         return None
-    return _cached_client_detail(con, registry, _cache_key(con), client_id)
+    return _cached_client_detail(con, registry, viewer, _cache_key(con), viewer.cache_key(), client_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
