@@ -122,3 +122,21 @@ def test_the_engine_reads_only_the_viewers_rows(store, registry):
     assert client_detail(store, registry, "C001", viewer=ann)["client_id"] == "C001"
     assert caseload_overview(store, registry, clinician_id="T02", viewer=ann).empty
     assert set(caseload_overview(store, registry)["client_id"]) == {"C001", "C002", "C101", "C201", "C301"}
+
+
+def test_the_supervision_packet_holds_only_the_viewers_clients(registry, tmp_path):
+    from caseload.reports.packet import client_pages, supervision_packet_pdf
+    from caseload.sample import load_sample
+    from caseload.store import connect
+
+    con = connect(tmp_path / "sample.duckdb")
+    load_sample(con, registry)
+    sue = Viewer("sue", "supervisor", frozenset({"T02"}))
+    mine = set(access.visible_client_ids(con, sue))
+    from caseload.engine import caseload_overview
+
+    overview = caseload_overview(con, registry, viewer=sue)
+    pages = client_pages(con, registry, overview, None, viewer=sue)
+    assert pages and {p.client_id for p in pages} <= mine
+    assert supervision_packet_pdf(con, registry, viewer=sue).startswith(b"%PDF")
+    con.close()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from caseload.access import Viewer
 from caseload.guide import (
     SECTION_TITLES,
     ClientFacts,
@@ -429,7 +430,12 @@ def _best_scale(pdf: Any, page: ClientPage) -> float:
 
 
 def client_pages(
-    con, registry: Mapping[str, Measure], overview: pd.DataFrame, today: date | None, limit: int | None = None
+    con,
+    registry: Mapping[str, Measure],
+    overview: pd.DataFrame,
+    today: date | None,
+    limit: int | None = None,
+    viewer: Viewer | None = None,
 ) -> list[ClientPage]:
     """One page's content per client to discuss, most urgent first (the client's flagged rows together);
     ``limit`` keeps the most urgent clients only."""
@@ -441,7 +447,7 @@ def client_pages(
     client_ids = list(dict.fromkeys(flagged["client_id"].astype(str))) if not flagged.empty else []
     for client_id in client_ids[:limit] if limit else client_ids:
         rows = flagged[flagged["client_id"].astype(str) == client_id]
-        detail = client_detail(con, registry, client_id, today=today)
+        detail = client_detail(con, registry, client_id, today=today, viewer=viewer)
         if detail is None:
             continue
         facts = client_facts(detail, registry)
@@ -456,14 +462,15 @@ def supervision_packet_pdf(
     today: date | None = None,
     paper: str = "A4",
     limit: int | None = None,
+    viewer: Viewer | None = None,
 ) -> bytes:
     """The supervision packet as PDF bytes: cover, then one page per client to discuss (the ``limit`` most
-    urgent ones when given; the cover then says how many were left out)."""
+    urgent ones when given; the cover then says how many were left out). Only the viewer's rows (default: all)."""
     from caseload.engine import caseload_overview
 
     today = today or date.today()
-    overview = caseload_overview(con, registry, clinician_id=clinician_id, today=today)
-    pages = client_pages(con, registry, overview, today, limit)
+    overview = caseload_overview(con, registry, clinician_id=clinician_id, today=today, viewer=viewer)
+    pages = client_pages(con, registry, overview, today, limit, viewer)
     pdf = P.new_document(paper, title="Supervision packet", subject=f"Clinician {clinician_id or 'all'}")
     _cover(pdf, overview, pages, clinician_id, today)
     for page in pages:
