@@ -22,6 +22,7 @@ import streamlit as st
 from caseload.access import Viewer, can_see_client, visible_client_ids, visible_clinician_ids
 from caseload.measures import Measure, MeasureError, load_measures
 from caseload.store import DB_ENV, StoreError, connect, default_db_path
+from caseload.views import most_urgent_first
 
 MEASURES_ENV = "CASELOAD_MEASURES"
 IMPORT_PAGE = "pages/import_data.py"
@@ -102,7 +103,9 @@ def _cache_key(con: duckdb.DuckDBPyConnection) -> tuple:
     return (db_path(), data_version(con), _measures_key(), date.today().isoformat())
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+# cache_resource, not cache_data: cache_data pickles on every hit, and unpickling a 50,000-row overview
+# (with its alert lists) took over a second per rerun. Callers treat the frame as read-only.
+@st.cache_resource(show_spinner="Working out statuses and alerts…", max_entries=16)
 def _cached_overview(
     _con: duckdb.DuckDBPyConnection,
     _registry: dict[str, Measure],
@@ -114,9 +117,10 @@ def _cached_overview(
 ) -> pd.DataFrame:
     from caseload.engine import caseload_overview
 
-    return caseload_overview(  # the engine reads only the viewer's rating rows (SQL)
+    frame = caseload_overview(  # the engine reads only the viewer's rating rows (SQL)
         _con, _registry, clinician_id=clinician_id, active_only=active_only, viewer=_viewer
     )
+    return most_urgent_first(frame)  # sorted once here; filters keep the order
 
 
 def overview(
@@ -127,13 +131,14 @@ def overview(
     active_only: bool = False,
 ) -> pd.DataFrame:
     """The engine's caseload overview as far as the viewer may see it (rows of their clinician codes),
-    cached until the store's data version (or the day) changes."""
+    most urgent first, cached until the store's data version (or the day) changes. Read-only: the
+    same frame is shared by every session."""
     return _cached_overview(
         con, registry, viewer, _cache_key(con), viewer.cache_key(), clinician_id, active_only
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=128)
 def _cached_client_detail(
     _con: duckdb.DuckDBPyConnection,
     _registry: dict[str, Measure],
@@ -150,8 +155,8 @@ def _cached_client_detail(
 def client_detail(
     con: duckdb.DuckDBPyConnection, registry: dict[str, Measure], client_id: str, viewer: Viewer
 ) -> dict | None:
-    """The engine's view of one client (sessions, expected band, alerts), cached like the overview;
-    None when the viewer may not see the client (as if it did not exist)."""
+    """The engine's view of one client (sessions, expected band, alerts), cached like the overview
+    (read-only, shared); None when the viewer may not see the client (as if it did not exist)."""
     if not viewer.sees_all and not can_see_client(con, viewer, client_id):
         return None
     return _cached_client_detail(con, registry, viewer, _cache_key(con), viewer.cache_key(), client_id)

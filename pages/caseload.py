@@ -12,7 +12,6 @@ from caseload.views import (
     caseload_table,
     caseload_tiles,
     filter_caseload,
-    most_urgent_first,
     status_filter_label,
 )
 from pages._auth import audit_once, require_viewer
@@ -121,7 +120,7 @@ view = filter_caseload(
 )
 if not closed:
     view = view[view["episode_active"].fillna(False).astype(bool)]
-view = most_urgent_first(view)
+# overview() is already most urgent first, and filtering keeps that order.
 
 if view.empty:
     st.info("No client matches these filters. Clear a filter to see more.", icon=":material/filter_alt_off:")
