@@ -2,8 +2,8 @@
 
 The rules work on plain frames the engine builds (one row per client episode and outcome measure, or per
 client episode for alliance, risk and data quality), vectorised so a whole caseload is checked at once: each
-rule returns an "alert frame" (columns ALERT_COLUMNS, ``row`` = position in the frame it was given) and
-``collect`` turns the frames into one list of alert dicts per row, most severe first.
+rule returns an ``AlertBatch`` (alert dicts with ``rows`` = positions in the frame it was given) and
+``collect`` turns the batches into one list of alert dicts per row, most severe first.
 Every threshold lives in ``AlertConfig`` or in the measure registry, with its source in ``RULES``.
 
 Status of an outcome measure at its latest rating in the episode:
@@ -158,7 +158,6 @@ class AlertConfig:
             raise ValueError("off_track_percentile must not exceed at_risk_percentile")
 
 
-ALERT_COLUMNS = ["row", "rule", "severity", "session", "measure", "message", "values"]
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
@@ -220,6 +219,24 @@ def _plain(v: Any) -> Any:
     return v
 
 
+@dataclass(frozen=True)
+class AlertBatch:
+    """Alerts of one or more rules: the position of the row each belongs to, and the alert dicts."""
+
+    rows: np.ndarray
+    alerts: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.alerts)
+
+    @staticmethod
+    def concat(batches: Iterable[AlertBatch]) -> AlertBatch:
+        batches = [b for b in batches if len(b)]
+        if not batches:
+            return empty_alerts()
+        return AlertBatch(np.concatenate([b.rows for b in batches]), [a for b in batches for a in b.alerts])
+
+
 def alert_frame(
     row: Any,
     rule: str,
@@ -228,10 +245,12 @@ def alert_frame(
     measure: Any,
     values: pd.DataFrame | list[dict[str, Any]],
     severity: Any = None,
-) -> pd.DataFrame:
-    """Alerts of one rule as a frame: row positions, messages, sessions, measures and the numbers behind each."""
+) -> AlertBatch:
+    """Alerts of one rule for many rows at once: messages, sessions, measures and the numbers behind each."""
     row = np.asarray(row, dtype=np.int64)
     n = len(row)
+    if n == 0:
+        return empty_alerts()
     if isinstance(values, pd.DataFrame):
         # Plain Python numbers (NaN stays NaN; the JSON writers turn it into null).
         keys = list(values.columns)
@@ -239,62 +258,33 @@ def alert_frame(
             values[k].to_numpy(dtype=object).tolist() if values[k].dtype == object else values[k].tolist()
             for k in keys
         ]
-        values = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)] if n else []
-    return pd.DataFrame(
-        {
-            "row": row,
-            "rule": rule,
-            "severity": RULES[rule].severity if severity is None else severity,
-            "session": pd.array(np.broadcast_to(np.asarray(session, dtype=float), (n,)), dtype="Int64")
-            if n
-            else pd.array([], dtype="Int64"),
-            "measure": np.broadcast_to(np.asarray(measure, dtype=object), (n,)) if n else [],
-            "message": np.asarray(message, dtype=object) if n else [],
-            "values": values,
-        },
-        columns=ALERT_COLUMNS,
-    )
-
-
-def empty_alerts() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in ALERT_COLUMNS})
-
-
-def collect(frames: Iterable[pd.DataFrame], n_rows: int) -> list[list[dict[str, Any]]]:
-    """One list of alert dicts per row (0..n_rows-1), most severe first, then the latest session first."""
-    frames = [f for f in frames if len(f)]
-    out: list[list[dict[str, Any]]] = [[] for _ in range(n_rows)]
-    if not frames:
-        return out
-    allf = pd.concat(frames, ignore_index=True)
-    allf["_rank"] = allf["severity"].map(SEVERITY_RANK)
-    allf["_session"] = -allf["session"].astype("float64").fillna(0)
-    allf = allf.sort_values(["row", "_rank", "_session"], kind="stable")
-    rows = allf["row"].to_numpy()
-    records = [
-        {
-            "rule": r,
-            "severity": sv,
-            "message": ms,
-            "session": None if se != se else int(se),
-            "measure": me,
-            "values": va,
-        }
-        for r, sv, ms, se, me, va in zip(
-            allf["rule"].tolist(),
-            allf["severity"].tolist(),
-            allf["message"].tolist(),
-            allf["session"].astype("float64").tolist(),
-            allf["measure"].tolist(),
-            allf["values"].tolist(),
-            strict=True,
-        )
+        values = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)]
+    messages = message.tolist() if hasattr(message, "tolist") else list(message)
+    sessions = [
+        None if s != s else int(s) for s in np.broadcast_to(np.asarray(session, dtype=float), (n,)).tolist()
     ]
-    bounds = np.flatnonzero(np.diff(rows)) + 1
-    starts = np.concatenate([[0], bounds]).tolist()
-    ends = np.concatenate([bounds, [len(rows)]]).tolist()
-    for a, b in zip(starts, ends, strict=True):
-        out[int(rows[a])] = records[a:b]
+    measures = np.broadcast_to(np.asarray(measure, dtype=object), (n,)).tolist()
+    sev = RULES[rule].severity if severity is None else severity
+    alerts = [
+        {"rule": rule, "severity": sev, "message": ms, "session": se, "measure": me, "values": va}
+        for ms, se, me, va in zip(messages, sessions, measures, values, strict=True)
+    ]
+    return AlertBatch(row, alerts)
+
+
+def empty_alerts() -> AlertBatch:
+    return AlertBatch(np.zeros(0, dtype=np.int64), [])
+
+
+def collect(batches: Iterable[AlertBatch], n_rows: int) -> list[list[dict[str, Any]]]:
+    """One list of alert dicts per row (0..n_rows-1), most severe first, then the latest session first."""
+    out: list[list[dict[str, Any]]] = [[] for _ in range(n_rows)]
+    for batch in batches:
+        for r, a in zip(batch.rows.tolist(), batch.alerts, strict=True):
+            out[r].append(a)
+    for i, found in enumerate(out):
+        if len(found) > 1:
+            out[i] = sort_alerts(found)
     return out
 
 
@@ -350,14 +340,14 @@ def change_categories(
 
 def outcome_rules(
     rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, AlertBatch]:
     """Status, change category and the outcome alerts of each (client episode, outcome measure) row.
 
     ``rows`` columns: measure, cutoff (of the population whose norms apply), first_score, latest_score (NaN
     with one rating), latest_session (episode session), t (the latest rating's session counted from the
     measure's intake = 1) and the expected band at t: p10, p25, p50, p75, p90, expected_model, expected_n.
     Returns (judgement with the same index: improvement, reliable_improvement, reliable_deterioration,
-    change_category, status; alert frame with ``row`` = position in ``rows``).
+    change_category, status; alert batch with ``rows`` = positions in ``rows``).
     """
     config = config or AlertConfig()
     n = len(rows)
@@ -402,12 +392,12 @@ def outcome_rules(
         if flat.any():
             frames.append(_no_reliable_change(m, g[flat], sel[flat], rc, config))
     judgement = pd.DataFrame(judged, index=rows.index)
-    return judgement, (pd.concat(frames, ignore_index=True) if frames else empty_alerts())
+    return judgement, AlertBatch.concat(frames)
 
 
 def _below_expected(
     m: Measure, g: pd.DataFrame, pos: np.ndarray, config: AlertConfig, off: bool
-) -> pd.DataFrame:
+) -> AlertBatch:
     d = m.decimals
     pct = config.off_track_percentile if off else config.at_risk_percentile
     low_col, high_col = f"p{pct}", f"p{100 - pct}"
@@ -451,7 +441,7 @@ def _below_expected(
     )
 
 
-def _reliable_deterioration(m: Measure, g: pd.DataFrame, pos: np.ndarray, rc: float | None) -> pd.DataFrame:
+def _reliable_deterioration(m: Measure, g: pd.DataFrame, pos: np.ndarray, rc: float | None) -> AlertBatch:
     d = m.decimals
     verb = "fell" if m.higher_is_better else "rose"
     first, latest = g["first_score"].to_numpy(dtype=float), g["latest_score"].to_numpy(dtype=float)
@@ -473,7 +463,7 @@ def _reliable_deterioration(m: Measure, g: pd.DataFrame, pos: np.ndarray, rc: fl
 
 def _no_reliable_change(
     m: Measure, g: pd.DataFrame, pos: np.ndarray, rc: float | None, config: AlertConfig
-) -> pd.DataFrame:
+) -> AlertBatch:
     d = m.decimals
     first, latest = g["first_score"].to_numpy(dtype=float), g["latest_score"].to_numpy(dtype=float)
     change = latest - first
@@ -593,23 +583,10 @@ def sudden_loss_screen(
     return ok
 
 
-def dicts_frame(row_alerts: Iterable[tuple[int, dict[str, Any]]]) -> pd.DataFrame:
-    """An alert frame from (row, alert dict) pairs built one at a time (sudden losses, risk items)."""
+def dicts_frame(row_alerts: Iterable[tuple[int, dict[str, Any]]]) -> AlertBatch:
+    """A batch from (row, alert dict) pairs built one at a time (sudden losses, risk items)."""
     pairs = list(row_alerts)
-    if not pairs:
-        return empty_alerts()
-    return pd.DataFrame(
-        {
-            "row": [r for r, _ in pairs],
-            "rule": [a["rule"] for _, a in pairs],
-            "severity": [a["severity"] for _, a in pairs],
-            "session": pd.array([a["session"] for _, a in pairs], dtype="Int64"),
-            "measure": [a["measure"] for _, a in pairs],
-            "message": [a["message"] for _, a in pairs],
-            "values": [a["values"] for _, a in pairs],
-        },
-        columns=ALERT_COLUMNS,
-    )
+    return AlertBatch(np.array([r for r, _ in pairs], dtype=np.int64), [a for _, a in pairs])
 
 
 # --- alliance -------------------------------------------------------------------------------------------
@@ -617,13 +594,13 @@ def dicts_frame(row_alerts: Iterable[tuple[int, dict[str, Any]]]) -> pd.DataFram
 
 def alliance_rules(
     rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig | None = None
-) -> tuple[pd.Series, pd.DataFrame]:
+) -> tuple[pd.Series, AlertBatch]:
     """Alliance status per client episode and the alliance alerts.
 
     ``rows`` columns: alliance_measure (None/NaN when the episode has no alliance rating), latest_alliance,
     latest_alliance_session, previous_alliance, and the latest rating's items as alliance_item_1..k (or
     latest_alliance_items, a list per row). Returns
-    (alliance_status with the same index, alert frame with ``row`` = position in ``rows``).
+    (alliance_status with the same index, alert batch with ``rows`` = positions in ``rows``).
     """
     config = config or AlertConfig()
     status = np.full(len(rows), "not_rated", dtype=object)
@@ -682,13 +659,11 @@ def alliance_rules(
     frames = [f for f in frames if len(f)]
     return (
         pd.Series(status, index=rows.index, name="alliance_status"),
-        pd.concat(frames, ignore_index=True) if frames else empty_alerts(),
+        AlertBatch.concat(frames),
     )
 
 
-def _low_items(
-    m: Measure, g: pd.DataFrame, sel: np.ndarray, session: np.ndarray, sign: float
-) -> pd.DataFrame:
+def _low_items(m: Measure, g: pd.DataFrame, sel: np.ndarray, session: np.ndarray, sign: float) -> AlertBatch:
     """Items of the latest alliance rating below the registry's item_cutoff."""
     d = m.decimals
     names = list(m.item_labels) if m.item_labels else list(m.items)
@@ -775,7 +750,7 @@ def long_gap_alerts(
     session: np.ndarray,
     measure: np.ndarray,
     config: AlertConfig | None = None,
-) -> pd.DataFrame:
+) -> AlertBatch:
     """More than long_gap_days between two ratings of an outcome measure in one episode."""
     config = config or AlertConfig()
     if len(pos) == 0:
@@ -792,7 +767,7 @@ def long_gap_alerts(
     return alert_frame(pos, "long_gap", message, session, measure, values)
 
 
-def missing_alliance_alerts(pos: np.ndarray, codes: np.ndarray, session: np.ndarray) -> pd.DataFrame:
+def missing_alliance_alerts(pos: np.ndarray, codes: np.ndarray, session: np.ndarray) -> AlertBatch:
     """The latest session has an outcome rating but no alliance rating."""
     if len(pos) == 0:
         return empty_alerts()
@@ -803,7 +778,7 @@ def missing_alliance_alerts(pos: np.ndarray, codes: np.ndarray, session: np.ndar
 
 def suspicious_intake_alerts(
     rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig | None = None
-) -> pd.DataFrame:
+) -> AlertBatch:
     """Intakes on the non-clinical side of the cutoff, or near the best end of the scale, per outcome row.
 
     ``rows`` columns: measure, first_score, cutoff, population, first_session.
@@ -853,7 +828,7 @@ def suspicious_intake_alerts(
                     sel[not_clinical], "suspicious_intake", message, session[not_clinical], code, values
                 )
             )
-    return pd.concat(frames, ignore_index=True) if frames else empty_alerts()
+    return AlertBatch.concat(frames)
 
 
 # --- combining ------------------------------------------------------------------------------------------

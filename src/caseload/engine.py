@@ -47,6 +47,7 @@ import pandas as pd
 from caseload import store
 from caseload.access import Viewer, clinician_condition
 from caseload.alerts import (
+    AlertBatch,
     AlertConfig,
     alliance_rules,
     collect,
@@ -536,7 +537,7 @@ def _assemble(
         for c in ("latest_alliance", "previous_alliance", "latest_alliance_session"):
             ep[c] = np.nan
     ep["alliance_status"], alliance_alerts = alliance_rules(ep, registry, config)
-    episode_alerts = pd.concat([alliance_alerts, *_episode_alerts(ep, registry)], ignore_index=True)
+    episode_alerts = AlertBatch.concat([alliance_alerts, *_episode_alerts(ep, registry)])
     ep["_ep_pos"] = np.arange(len(ep))
 
     outcome = outcome.copy()
@@ -640,7 +641,7 @@ def _primary_rater(outcome: pd.DataFrame) -> pd.DataFrame:
     return outcome.drop_duplicates(["client_id", "episode_key", "measure"]).drop(columns="_self")
 
 
-def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig) -> list[pd.DataFrame]:
+def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig) -> list[AlertBatch]:
     """Per outcome row: long gaps and sudden losses."""
     min_sn = rows["min_sn"].to_numpy(dtype=float)
     measures = rows["measure"].to_numpy(dtype=object)
@@ -670,7 +671,7 @@ def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertC
     return frames
 
 
-def _episode_alerts(ep: pd.DataFrame, registry: dict[str, Measure]) -> list[pd.DataFrame]:
+def _episode_alerts(ep: pd.DataFrame, registry: dict[str, Measure]) -> list[AlertBatch]:
     """Alerts that belong to the whole episode: risk items and missing alliance ratings (row = episode)."""
     min_sn = ep["min_sn"].to_numpy(dtype=float)
     risky = np.flatnonzero(ep["risk_count"].to_numpy() > 0)
