@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caseload.ingest import ImportError_, import_file
+from caseload.ingest import ImportError_, import_file, read
 from caseload.ingest.read import read_grids
 from caseload.measures import load_measures
 from caseload.store import connect
@@ -88,14 +88,18 @@ def test_every_non_blank_row_under_a_known_header_is_counted(rows, delimiter, ne
         writer.writerow(row)
     data = buf.getvalue().encode("utf-8")
     non_blank = sum(1 for r in rows if any(str(c).strip(" \t\r\n\u00a0") for c in r))
-    con = connect(":memory:")
-    try:
-        report = import_file(con, data, file_name="rows.csv", registry=REGISTRY, today=TODAY)
-    except ImportError_ as exc:
-        pytest.fail(f"a file with a known header was refused: {exc}")
-    assert report.rows_read == non_blank
-    _check(report, con)
-    con.close()
+    for fast_from in (read.FAST_MIN_BYTES, 0):  # the csv module, then pyarrow's reader on the same bytes
+        saved, read.FAST_MIN_BYTES = read.FAST_MIN_BYTES, fast_from
+        con = connect(":memory:")
+        try:
+            report = import_file(con, data, file_name="rows.csv", registry=REGISTRY, today=TODAY)
+        except ImportError_ as exc:
+            pytest.fail(f"a file with a known header was refused: {exc}")
+        finally:
+            read.FAST_MIN_BYTES = saved
+        assert report.rows_read == non_blank
+        _check(report, con)
+        con.close()
 
 
 def _mutations():

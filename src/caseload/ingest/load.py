@@ -9,76 +9,94 @@ import duckdb
 import pyarrow as pa
 
 from caseload.ingest.report import ImportReport, RowError
+from caseload.ingest.validate import items_expr
 from caseload.store import next_import_id, now_utc, rejected_rows, transaction
 
 _DATE_RANKED = """select import_id from imports
                   where undone_at is null and json_extract_string(mapping, '$.session_rule') = 'date_rank'"""
 
 
-def create_status_table(con: duckdb.DuckDBPyConnection, cand: str, status: str) -> None:
-    """Give each valid candidate a status: new, dup (repeats an earlier row), stored (already in the store),
-    conflict (the store holds a different rating for that session) or conflicting_duplicate (an earlier row
-    of this file gives the same session different scores).
+KEY = "client_id, measure, rater, episode_id, session_val, (case when session_val is null then date_val end)"
+
+
+def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: int) -> str:
+    """SQL of the candidates with a status each: new, dup (repeats an earlier row), stored (already in the
+    store), conflict (the store holds a different rating for that session), conflicting_duplicate (an
+    earlier row of this file gives the same session different scores), or the candidate's reason.
 
     A rating is identified by client, measure, rater, episode and session: the session number where the
-    file gives one, else the session date. Files without session numbers get the date's rank among the
-    client's dates in the file (rank_val).
+    file gives one, else the session date. The exceptions (dup, stored, conflict ...) go to the small table
+    ``exc``; a first import of new ratings, the usual case, skips the window and the join entirely.
     """
     con.execute(
-        f"""create temp table {status} as
-        with k as (
-            select c.*, (case when c.session_val is not null then 's' || c.session_val
-                              else 'd' || cast(c.date_val as varchar) end) as skey
-            from {cand} c where c.reason is null
-        ),
-        v as (
-            select k.*,
-                row_number() over w as occ,
-                first_value(total_val) over w as f_total,
-                first_value(items) over w as f_items,
-                first_value(date_val) over w as f_date,
-                first_value(_row) over w as f_row,
-                (case when ranked then dense_rank() over (partition by client_id, ranked order by date_val) end)
-                    as rank_val
-            from k
-            window w as (partition by client_id, measure, rater, coalesce(episode_id, ''), skey
-                         order by sheet_idx, _row, block)
-        ),
-        by_session as (
-            select v.sheet, v._row, v.block, r.total, r.items, r.session_date, v.total_val, v.items as v_items,
-                   v.date_val, true as explicit
-            from v join ratings r
-              on r.client_id = v.client_id and r.measure = v.measure and r.rater = v.rater
-             and coalesce(r.episode_id, '') = coalesce(v.episode_id, '') and r.session_number = v.session_val
-            where v.occ = 1 and v.session_val is not null
-        ),
-        by_date as (
-            select v.sheet, v._row, v.block, r.total, r.items, r.session_date, v.total_val, v.items as v_items,
-                   v.date_val, false as explicit
-            from v join ratings r
-              on r.client_id = v.client_id and r.measure = v.measure and r.rater = v.rater
-             and coalesce(r.episode_id, '') = coalesce(v.episode_id, '') and r.session_date = v.date_val
-            where v.occ = 1 and v.session_val is null
-        ),
-        m as (
-            select sheet, _row, block, count(*) as n_match,
-                count(*) filter (where abs(total - total_val) < 1e-9 and items is not distinct from v_items
-                                   and (not explicit or session_date is not distinct from date_val)) as n_same,
-                any_value(total) as s_total, any_value(session_date) as s_date
-            from (select * from by_session union all select * from by_date)
-            group by sheet, _row, block
-        )
-        select v.*, m.s_total, m.s_date,
-            (case
-                when v.occ > 1 then
-                    (case when abs(v.total_val - v.f_total) < 1e-9 and v.items is not distinct from v.f_items
-                               and v.date_val is not distinct from v.f_date then 'dup'
-                          else 'conflicting_duplicate' end)
-                when m.n_same > 0 then 'stored'
-                when m.n_match > 0 then 'conflict'
-                else 'new' end) as status
-        from v left join m using (sheet, _row, block)"""
+        f"""create temp table {exc} (sheet_idx integer, _row bigint, block integer, status varchar,
+                                     s_total double, s_date date, f_row bigint)"""
     )
+    has_dups = con.execute(
+        f"select count(*) from (select 1 from {cand} where reason is null group by {KEY} having count(*) > 1)"
+    ).fetchall()[0][0]
+    if has_dups:
+        con.execute(
+            f"""insert into {exc}
+            with keyed as (
+                select *, {items_expr(width)} as items, count(*) over k as n_same_key
+                from {cand} where reason is null window k as (partition by {KEY})
+            ),
+            v as (
+                select sheet_idx, _row, block, total_val, items, date_val,
+                    row_number() over w as occ,
+                    first_value(total_val) over w as f_total, first_value(items) over w as f_items,
+                    first_value(date_val) over w as f_date, first_value(_row) over w as f_row
+                from keyed where n_same_key > 1
+                window w as (partition by {KEY} order by sheet_idx, _row, block)
+            )
+            select sheet_idx, _row, block,
+                (case when total_val = f_total and items is not distinct from f_items
+                           and date_val is not distinct from f_date then 'dup'
+                      else 'conflicting_duplicate' end), null, null, f_row
+            from v where occ > 1"""
+        )
+    stored = con.execute("select count(*) from (select 1 from ratings limit 1)").fetchall()[0][0]
+    if stored:
+        con.execute(
+            f"""insert into {exc}
+            with v as (
+                select c.*, {items_expr(width, "c.")} as items from {cand} c
+                where c.reason is null
+                  and not exists (select 1 from {exc} e
+                                  where e.sheet_idx = c.sheet_idx and e._row = c._row and e.block = c.block)
+                  and c.client_id in (select client_id from ratings)
+            ),
+            matched as (
+                select v.sheet_idx, v._row, v.block, r.total, r.items, r.session_date, v.total_val,
+                       v.items as v_items, v.date_val, true as explicit
+                from v join ratings r
+                  on r.client_id = v.client_id and r.measure = v.measure and r.rater = v.rater
+                 and coalesce(r.episode_id, '') = coalesce(v.episode_id, '') and r.session_number = v.session_val
+                where v.session_val is not null
+                union all
+                select v.sheet_idx, v._row, v.block, r.total, r.items, r.session_date, v.total_val,
+                       v.items as v_items, v.date_val, false as explicit
+                from v join ratings r
+                  on r.client_id = v.client_id and r.measure = v.measure and r.rater = v.rater
+                 and coalesce(r.episode_id, '') = coalesce(v.episode_id, '') and r.session_date = v.date_val
+                where v.session_val is null
+            )
+            select sheet_idx, _row, block,
+                (case when count(*) filter (where abs(total - total_val) < 1e-9 and items is not distinct from v_items
+                                             and (not explicit or session_date is not distinct from date_val)) > 0
+                      then 'stored' else 'conflict' end),
+                any_value(total), any_value(session_date), null
+            from matched group by sheet_idx, _row, block"""
+        )
+    n_exc = con.execute(f"select count(*) from {exc}").fetchall()[0][0]
+    if not n_exc:
+        return f"""select *, (case when reason is null then 'new' else reason end) as status,
+                          cast(null as double) as s_total, cast(null as date) as s_date, cast(null as bigint) as f_row
+                   from {cand}"""
+    return f"""select c.*, coalesce(e.status, case when c.reason is null then 'new' else c.reason end) as status,
+                      e.s_total, e.s_date, e.f_row
+               from {cand} c left join {exc} e using (sheet_idx, _row, block)"""
 
 
 def write_import(
@@ -88,6 +106,8 @@ def write_import(
     errors: list[RowError],
     strict: bool,
     mapping_record: dict[str, Any],
+    ranked: bool = False,
+    width: int = 0,
 ) -> int:
     """Insert the import's history row, its new ratings and its problems; the caller holds the transaction."""
     import_id = next_import_id(con)
@@ -110,12 +130,22 @@ def write_import(
             json.dumps(mapping_record, default=str),
         ],
     )
+    # Files without session numbers: the date's rank among the client's dates in this file (then renumbered
+    # across all date-ranked imports below).
+    rank_join = ""
+    session = "session_val"
+    if ranked:
+        rank_join = f"""left join (
+                select client_id, date_val, dense_rank() over (partition by client_id order by date_val) as rank_val
+                from (select distinct client_id, date_val from ({status}) where reason is null and ranked)
+            ) k using (client_id, date_val)"""
+        session = "coalesce(session_val, case when ranked then rank_val end)"
     con.execute(
         f"""insert into ratings (client_id, clinician_id, episode_id, age_group, session_date, session_number,
                                  measure, rater, items, total, total_source, import_id, source_row)
-            select client_id, clinician_id, episode_id, age_group, date_val, coalesce(session_val, rank_val),
-                   measure, rater, items, total_val, total_source, {int(import_id)}, _row
-            from {status} where status = 'new'"""
+            select client_id, clinician_id, episode_id, age_group, date_val, {session},
+                   measure, rater, {items_expr(width)}, total_val, total_source, {int(import_id)}, _row
+            from ({status}) s {rank_join} where status = 'new'"""
     )
     if mapping_record.get("session_rule") == "date_rank":
         renumber_by_date(con, [import_id])

@@ -13,12 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pandas as pd  # annotations only: the importer itself never needs pandas
 
 from caseload import audit
 from caseload.access import LOCAL_USER
@@ -29,11 +32,13 @@ from caseload.ingest.privacy import SQL_EMAIL, SQL_IP, SQL_PHONE, Finding, heade
 from caseload.ingest.read import SPREADSHEET_KINDS, Grid, read_grids
 from caseload.ingest.report import INFO_REASONS, ImportError_, ImportReport, RowError
 from caseload.ingest.validate import (
+    BLANK_CHARS,
     Block,
     block_sql,
     choose_date_format,
     error_location,
     error_message,
+    ident,
     q,
     txt,
 )
@@ -52,6 +57,7 @@ ROW_LEVEL_REASONS = {
     "unknown_rater",
 }
 PREVIEW_ROWS = 20
+RECOGNITION_ROWS = 20_000
 
 
 @dataclass
@@ -69,6 +75,7 @@ class SheetPlan:
     columns: dict[str, str] = field(default_factory=dict)  # header name -> c{i}
     data: str = ""  # temp table name of the data rows
     n_rows: int = 0
+    commas: set[str] = field(default_factory=set)  # columns (c-names) holding a comma somewhere
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -129,19 +136,18 @@ def signature(names: list[str]) -> str:
 
 def _distinct_values(grid: Grid, header: Header, limit: int = 60) -> Callable[[str], list[str]]:
     names = header.names
-    start = header.index + 1 + header.skip_after
-    lines = grid.table.column("_line")
-    mask_after = pc.greater(lines, header.line)
-    body = grid.table.filter(mask_after) if start else grid.table
+    lines = grid.table.column("_line").to_numpy()
+    # Recognition only needs to see what kind of values a column holds: the first rows are enough.
+    body = grid.table.slice(int(np.searchsorted(lines, header.line, side="right")), RECOGNITION_ROWS)
     cache: dict[str, list[str]] = {}
 
     def values(name: str) -> list[str]:
         if name not in cache:
             if name not in names:
                 return []
-            col = body.column(f"c{names.index(name)}")
-            uniq = pc.unique(pc.utf8_trim_whitespace(col)).to_pylist()
-            cache[name] = [v for v in uniq if v][:limit]
+            uniq = pc.unique(body.column(f"c{names.index(name)}")).to_pylist()
+            cleaned = dict.fromkeys(v.strip() for v in uniq if v and v.strip())
+            cache[name] = list(cleaned)[:limit]
         return cache[name]
 
     return values
@@ -238,19 +244,86 @@ def _describe(mapping: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- data tables and privacy
 
 
+def data_rows(table: pa.Table, header_line: int) -> pa.Table:
+    """The data rows of a grid: below the header, not blank (cells of only spaces are blank), numbered _row."""
+    lines = table.column("_line").to_numpy()
+    body = table.slice(int(np.searchsorted(lines, header_line, side="right")))
+    names = [n for n in body.column_names if n != "_line"]
+    maybe = None  # rows with any non-empty cell; cheap, no string copies
+    for n in names:
+        has = pc.fill_null(pc.greater(pc.binary_length(body.column(n)), 0), False)
+        maybe = has if maybe is None else pc.or_(maybe, has)
+    if maybe is None:
+        return body.append_column("_row", pa.array([], pa.int64()))
+    if not pc.all(maybe).as_py():
+        body = body.filter(maybe)
+    # Of those, rows whose only content is whitespace are blank too: check column by column, only where needed.
+    undecided = np.arange(body.num_rows)
+    for n in names:
+        if len(undecided) == 0:
+            break
+        column = body.column(n)
+        cells = column if len(undecided) == body.num_rows else column.take(pa.array(undecided))
+        trimmed = pc.utf8_trim(cells, characters=BLANK_CHARS)
+        filled = pc.fill_null(pc.greater(pc.binary_length(trimmed), 0), False).to_numpy(zero_copy_only=False)
+        undecided = undecided[~filled]
+    if len(undecided):
+        blank = np.zeros(body.num_rows, dtype=bool)
+        blank[undecided] = True
+        body = body.filter(pa.array(~blank))
+    return body.append_column("_row", pa.array(np.arange(1, body.num_rows + 1, dtype=np.int64)))
+
+
 def _register(con: duckdb.DuckDBPyConnection, plan: SheetPlan, uid: str, k: int) -> None:
-    raw = f"_cl_raw_{uid}_{k}"
     plan.data = f"_cl_data_{uid}_{k}"
-    con.register(raw, plan.grid.table)
-    ncols = plan.grid.n_columns
-    nonblank = "coalesce(" + ", ".join(txt(f"c{i}") for i in range(ncols)) + ")" if ncols > 1 else txt("c0")
-    con.execute(
-        f"""create temp table {plan.data} as
-            select row_number() over (order by _line) as _row, *
-            from {raw} where _line > {int(plan.header.line)} and {nonblank} is not null"""
-    )
-    con.unregister(raw)
-    plan.n_rows = int(con.execute(f"select count(*) from {plan.data}").fetchall()[0][0])
+    table = tidy_cells(data_rows(plan.grid.table, int(plan.header.line)))
+    plan.commas = {n for n in table.column_names if n.startswith("c") and _has_byte(table.column(n), b",")}
+    con.register(plan.data, table)
+    plan.n_rows = table.num_rows
+
+
+def _string_buffers(column: pa.ChunkedArray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(offsets, bytes) of each chunk of a string column, as numpy views (no copies)."""
+    out = []
+    for chunk in column.chunks:
+        if len(chunk) == 0:
+            continue
+        chunk = chunk.cast(pa.string()) if chunk.type != pa.string() else chunk
+        _validity, offsets, data = chunk.buffers()
+        off = np.frombuffer(offsets, dtype=np.int32, count=len(chunk) + 1 + chunk.offset)[chunk.offset :]
+        raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+        out.append((off, raw))
+    return out
+
+
+def _has_byte(column: pa.ChunkedArray, byte: bytes) -> bool:
+    return any(bool(np.any(raw[off[0] : off[-1]] == byte[0])) for off, raw in _string_buffers(column))
+
+
+_EDGE_FIRST = np.zeros(256, dtype=bool)
+_EDGE_FIRST[[0x20, 0x09, 0x0A, 0x0D, 0xC2]] = True  # 0xC2: first byte of a UTF-8 no-break space
+_EDGE_LAST = np.zeros(256, dtype=bool)
+_EDGE_LAST[[0x20, 0x09, 0x0A, 0x0D, 0xA0]] = True  # 0xA0: its last byte
+
+
+def _needs_trim(column: pa.ChunkedArray) -> bool:
+    """True when some cell starts or ends with whitespace (checked on the bytes, without copying strings)."""
+    for off, raw in _string_buffers(column):
+        starts, ends = off[:-1], off[1:]
+        filled = ends > starts
+        if not filled.any():
+            continue
+        if _EDGE_FIRST[raw[starts[filled]]].any() or _EDGE_LAST[raw[ends[filled] - 1]].any():
+            return True
+    return False
+
+
+def tidy_cells(table: pa.Table) -> pa.Table:
+    """Cells with surrounding whitespace trimmed (only the columns that have any), so SQL need not trim."""
+    for i, name in enumerate(table.column_names):
+        if name.startswith("c") and _needs_trim(table.column(name)):
+            table = table.set_column(i, name, pc.utf8_trim(table.column(name), characters=BLANK_CHARS))
+    return table
 
 
 def _scan_identifiers(con: duckdb.DuckDBPyConnection, plan: SheetPlan) -> list[Finding]:
@@ -385,7 +458,8 @@ def _blocks(
                     items=list(items or []),
                     total=m.get("total"),
                     measure_column=mcol,
-                    when=f"{col} in ({', '.join(q(v) for v in values)})",
+                    # On the raw column (cells are already trimmed), so DuckDB can push it into the Arrow scan.
+                    when=f"{ident(plan.columns[mcol])} in ({', '.join(q(v) for v in values)})",
                     **common,
                 )
             )
@@ -510,9 +584,15 @@ def import_file(
             actor or LOCAL_USER,
         )
     finally:
-        for t in temps:
+        for t in reversed(temps):
             try:
-                con.execute(f"drop table if exists {t}")
+                if t.startswith(("_cl_data_", "_cl_blocks_")):
+                    con.unregister(t)
+                elif t.startswith(("_cl_rows_", "_cl_cand_")) and not t.endswith("_rows"):
+                    con.execute(f"drop view if exists {t}")
+                    con.execute(f"drop table if exists {t}")
+                else:
+                    con.execute(f"drop table if exists {t}")
             except duckdb.Error:
                 pass
 
@@ -579,52 +659,96 @@ def _import_plans(
     if not blocks:
         raise ImportError_(f"{name}: the mapping reads no measure columns")
     spreadsheet = plans[0].grid.kind in SPREADSHEET_KINDS
+    width = max((b.measure.n_items for b in blocks if b.measure is not None and b.items), default=0)
     cand = f"_cl_cand_{uid}"
-    temps.append(cand)
     parts = []
     for b in blocks:
         plan = next(p for p in plans if p.sheet == b.sheet)
         values = plan.mapping.get("values")
-        parts.append(block_sql(b, plan.data, plan.columns, values, formats[b.sheet], spreadsheet, today))
-    con.execute(f"create temp table {cand} as " + " union all ".join(parts))
+        parts.append(
+            block_sql(
+                b, plan.data, plan.columns, values, formats[b.sheet], spreadsheet, today, plan.commas, width
+            )
+        )
+    con.execute(f"create temp table {cand}_rows as " + " union all ".join(parts))
+    temps.append(f"{cand}_rows")
+    blocks_table = f"_cl_blocks_{uid}"
+    con.register(
+        blocks_table,
+        pa.table(
+            {
+                "block": pa.array([b.index for b in blocks], pa.int32()),
+                "sheet": pa.array([b.sheet for b in blocks], pa.string()),
+                "sheet_idx": pa.array([b.sheet_idx for b in blocks], pa.int32()),
+                "measure": pa.array([b.measure.code if b.measure else None for b in blocks], pa.string()),
+                "ranked": pa.array([b.ranked for b in blocks], pa.bool_()),
+                "n_items": pa.array(
+                    [b.measure.n_items if b.measure and b.items else 0 for b in blocks], pa.int32()
+                ),
+            }
+        ),
+    )
+    temps.append(blocks_table)
+    con.execute(f"create temp view {cand} as select * from {cand}_rows join {blocks_table} using (block)")
+    temps.append(cand)
     step(0.6, "matching against stored ratings")
-    status = f"_cl_status_{uid}"
-    temps.append(status)
-    load.create_status_table(con, cand, status)
+    exc = f"_cl_exc_{uid}"
+    temps.append(exc)
+    status = load.status_relation(con, cand, exc, width)
+    # One candidate per data row (a long file, or one measure per sheet): a row's fate is its candidate's.
+    one_per_row = all(
+        p.mapping.get("measure_column") or sum(b.sheet == p.sheet for b in blocks) == 1 for p in plans
+    )
     rows = f"_cl_rows_{uid}"
     temps.append(rows)
-    data_union = " union all ".join(
-        f"select {q(p.sheet)} as sheet, {k} as sheet_idx, _row, _line from {p.data}"
-        for k, p in enumerate(plans)
-    )
-    con.execute(
-        f"""create temp table {rows} as
-            select d.sheet, d.sheet_idx, d._row, d._line,
-                   count(s.status) filter (where s.status = 'new') as n_new,
-                   count(s.status) filter (where s.status in ('dup', 'stored')) as n_dup,
-                   (case when count(s.status) filter (where s.status = 'new') > 0 then 'imported'
-                         when count(s.status) filter (where s.status in ('dup', 'stored')) > 0 then 'duplicate'
-                         else 'rejected' end) as outcome
-            from ({data_union}) d left join {status} s using (sheet, _row)
-            group by all"""
-    )
-    counts = dict(con.execute(f"select outcome, count(*) from {rows} group by 1").fetchall())
+    if one_per_row:
+        outcome_sql = f"""select sheet, sheet_idx, _row, _line, measure, status,
+                (case when status = 'new' then 'imported' when status in ('dup', 'stored') then 'duplicate'
+                      else 'rejected' end) as outcome
+            from ({status})"""
+        con.execute(f"create temp view {rows} as {outcome_sql}")
+    else:
+        con.execute(
+            f"""create temp table {rows} as
+                select sheet, sheet_idx, _row, any_value(_line) as _line,
+                    (case when count(*) filter (where status = 'new') > 0 then 'imported'
+                          when count(*) filter (where status in ('dup', 'stored')) > 0 then 'duplicate'
+                          else 'rejected' end) as outcome,
+                    count(*) filter (where status not in ('new', 'dup', 'stored', 'empty', 'skipped')) as n_err
+                from ({status}) group by sheet, sheet_idx, _row"""
+        )
+    if one_per_row:
+        tally = con.execute(
+            f"select outcome, measure, status = 'new', count(*) from {rows} group by all"
+        ).fetchall()
+        counts: dict[str, int] = {}
+        by_measure: dict[str, int] = {}
+        for outcome, measure, is_new, n in tally:
+            counts[outcome] = counts.get(outcome, 0) + n
+            if is_new:
+                by_measure[measure] = by_measure.get(measure, 0) + n
+    else:
+        counts = dict(con.execute(f"select outcome, count(*) from {rows} group by 1").fetchall())
+        by_measure = dict(
+            con.execute(
+                f"select measure, count(*) from ({status}) where status = 'new' group by 1"
+            ).fetchall()
+        )
     report.rows_imported = int(counts.get("imported", 0))
     report.rows_duplicate = int(counts.get("duplicate", 0))
     report.rows_rejected = int(counts.get("rejected", 0))
-    by_measure = con.execute(
-        f"select measure, count(*) from {status} where status = 'new' group by 1 order by 1"
-    ).fetchall()
-    report.records_by_measure = {m: int(n) for m, n in by_measure}
+    report.records_by_measure = {m: int(by_measure[m]) for m in sorted(by_measure)}
     report.records_added = sum(report.records_by_measure.values())
-    errors, total_errors, blocking_errors = _collect_errors(con, cand, status, rows, blocks, formats)
+    errors, total_errors, blocking_errors = _collect_errors(
+        con, status, rows, blocks, formats, one_per_row, plans
+    )
     report.errors = errors[:MAX_REPORTED_ERRORS]
     if total_errors > MAX_REPORTED_ERRORS:
         report.warnings.append(
             f"{total_errors:,} problems found; the first {MAX_REPORTED_ERRORS:,} are listed here, all are kept "
             "with the import (download the rejected rows)"
         )
-    report.conflicts = _conflicts(con, status, blocks)
+    report.conflicts = _conflicts(con, cand, exc)
     mapping_record = {
         "session_rule": "date_rank"
         if all(b.ranked for b in blocks)
@@ -645,7 +769,16 @@ def _import_plans(
     backup_store(con, "import")
     step(0.8, "storing")
     with transaction(con):
-        report.import_id = load.write_import(con, report, status, errors, strict, mapping_record)
+        report.import_id = load.write_import(
+            con,
+            report,
+            status,
+            errors,
+            strict,
+            mapping_record,
+            ranked=any(b.ranked for b in blocks),
+            width=width,
+        )
         audit.record(
             con,
             actor,
@@ -682,55 +815,91 @@ def _refuse(report: ImportReport, reason: str, keep_errors: bool = False) -> Imp
     return report
 
 
+def _raw_cells(con: duckdb.DuckDBPyConnection, plans: list[SheetPlan], wanted: list[tuple[str, int]]) -> dict:
+    """The data cells (trimmed text or None) of the rows with a problem, by (sheet, row)."""
+    out: dict[tuple[str, int], dict[str, str | None]] = {}
+    for plan in plans:
+        rows = sorted({r for s, r in wanted if s == plan.sheet})
+        if not rows:
+            continue
+        con.register("_cl_wanted", pa.table({"_row": pa.array(rows, pa.int64())}))
+        try:
+            frame = con.execute(
+                f"select d.* exclude (_line) from {plan.data} d semi join _cl_wanted w using (_row)"
+            ).fetchall()
+            names = [d[0] for d in con.description]
+        finally:
+            con.unregister("_cl_wanted")
+        for values in frame:
+            cells = dict(zip(names, values, strict=True))
+            out[(plan.sheet, cells["_row"])] = {k: (v or None) for k, v in cells.items() if k != "_row"}
+    return out
+
+
+def _raw_record(b: Block, plan: SheetPlan, cells: dict[str, str | None]) -> dict[str, Any]:
+    """The raw texts a block read from one row, for the report's column, value and message."""
+
+    def cell(name: str | None) -> str | None:
+        return cells.get(plan.columns[name]) if name else None
+
+    items = [cell(c) for c in b.items]
+    values = {str(k).lower(): float(v) for k, v in (plan.mapping.get("values") or {}).items()}
+    parsed = []
+    for v in items:
+        try:
+            parsed.append(
+                values.get(v.lower()) if v and v.lower() in values else float(str(v).replace(",", "."))
+            )
+        except (TypeError, ValueError):
+            parsed.append(None)
+    session = str(b.session_const) if b.session_const is not None else cell(b.session)
+    return {
+        "date_raw": cell(b.date),
+        "session_cell": session,
+        "session_raw": session,
+        "item_raw": items,
+        "total_raw": cell(b.total),
+        "item_sum": sum(p for p in parsed if p is not None) if items else None,
+        "measure_raw": cell(b.measure_column),
+        "rater_raw": cell(b.rater),
+    }
+
+
 def _collect_errors(
     con: duckdb.DuckDBPyConnection,
-    cand: str,
     status: str,
     rows: str,
     blocks: list[Block],
     formats: dict[str, str | None],
+    one_per_row: bool,
+    plans: list[SheetPlan],
 ) -> tuple[list[RowError], int, int]:
     """Every problem as a RowError (values masked), plus totals: all problems and those that fail --strict."""
+    quiet = "('new', 'dup', 'stored', 'empty', 'skipped')"
+    if one_per_row:
+        no_scores = f"select sheet, _row, _line, outcome from {rows} where status in ('empty', 'skipped')"
+        outcome_sql = f"select p.*, 'rejected' as outcome from ({status}) p where p.status not in {quiet}"
+    else:
+        no_scores = f"select sheet, _row, _line, outcome from {rows} where outcome = 'rejected' and n_err = 0"
+        outcome_sql = (
+            f"select p.*, r.outcome from ({status}) p join {rows} r using (sheet, _row) "
+            f"where p.status not in {quiet}"
+        )
     fetched = con.execute(
-        f"""select c.sheet, c._row, c._line, c.block, c.reason, c.err_item, c.date_raw, c.session_raw,
-                   c.session_cell, c.item_raw, c.total_raw, c.item_sum, c.measure_raw, c.rater_raw, r.outcome,
-                   null as s_total, null as f_row, c.measure
-            from {cand} c join {rows} r using (sheet, _row)
-            where c.reason is not null and c.reason not in ('empty', 'skipped')
+        f"""select sheet, _row, _line, block, status, err_item, outcome, s_total, f_row, measure
+            from ({outcome_sql})
             union all
-            select s.sheet, s._row, s._line, s.block, s.status, 0, s.date_raw, s.session_raw, s.session_cell,
-                   s.item_raw, s.total_raw, s.item_sum, s.measure_raw, s.rater_raw, r.outcome, s.s_total, s.f_row,
-                   s.measure
-            from {status} s join {rows} r using (sheet, _row)
-            where s.status in ('conflict', 'conflicting_duplicate')
-            union all
-            select r.sheet, r._row, r._line, -1, 'no_scores', 0, null, null, null, null, null, null, null, null,
-                   r.outcome, null, null, null
-            from {rows} r
-            where r.outcome = 'rejected' and not exists (
-                select 1 from {cand} c where c.sheet = r.sheet and c._row = r._row
-                    and c.reason is not null and c.reason not in ('empty', 'skipped'))
-              and not exists (
-                select 1 from {status} s where s.sheet = r.sheet and s._row = r._row
-                    and s.status in ('conflict', 'conflicting_duplicate'))
+            select sheet, _row, _line, -1, 'no_scores', 0, outcome, null, null, null
+            from ({no_scores})
             order by 1, 2, 4"""
     ).fetchall()
+    raw = _raw_cells(con, plans, [(f[0], f[1]) for f in fetched if f[4] != "no_scores"])
+    plan_of = {p.sheet: p for p in plans}
     by_index = {b.index: b for b in blocks}
     seen_row_level: set[tuple[Any, ...]] = set()
     out: list[RowError] = []
     blocking = 0
-    keys = (
-        "date_raw",
-        "session_raw",
-        "session_cell",
-        "item_raw",
-        "total_raw",
-        "item_sum",
-        "measure_raw",
-        "rater_raw",
-    )
-    for sheet, row, line, block, reason, err_item, *vals, outcome, s_total, f_row, measure in fetched:
-        rec = dict(zip(keys, vals, strict=True))
+    for sheet, row, line, block, reason, err_item, outcome, s_total, f_row, measure in fetched:
         sheet_name = sheet or None
         if reason == "no_scores":
             out.append(
@@ -748,10 +917,10 @@ def _collect_errors(
             continue
         blocking += reason not in INFO_REASONS
         b = by_index[block]
+        rec = _raw_record(b, plan_of[sheet], raw.get((sheet, row), {}))
         if reason in ("conflict", "conflicting_duplicate"):
-            column, value = b.total or (b.items[0] if b.items else None), rec["total_raw"]
-            if value is None and rec["item_raw"]:
-                value = ", ".join(v or "" for v in rec["item_raw"])
+            column = b.total or (b.items[0] if b.items else None)
+            value = rec["total_raw"]
             code = b.measure.code if b.measure else ""
             if reason == "conflict":
                 message = (
@@ -785,10 +954,12 @@ def _collect_errors(
     return out, len(out), blocking
 
 
-def _conflicts(con: duckdb.DuckDBPyConnection, status: str, blocks: list[Block]) -> list[dict[str, Any]]:
+def _conflicts(con: duckdb.DuckDBPyConnection, cand: str, exc: str) -> list[dict[str, Any]]:
     rows = con.execute(
-        f"""select sheet, _row, client_id, measure, session_val, date_val, total_val, s_total, s_date, status, f_row
-            from {status} where status in ('conflict', 'conflicting_duplicate') order by sheet_idx, _row"""
+        f"""select c.sheet, c._row, c.client_id, c.measure, c.session_val, c.date_val, c.total_val, e.s_total,
+                   e.s_date, e.status, e.f_row
+            from {exc} e join {cand} c using (sheet_idx, _row, block)
+            where e.status in ('conflict', 'conflicting_duplicate') order by c.sheet_idx, c._row"""
     ).fetchall()
     keys = (
         "sheet",
@@ -841,7 +1012,7 @@ def preview_file(
                 f"select * exclude (_row, _line) from {plan.data} order by _row limit {PREVIEW_ROWS}"
             ).df()
         finally:
-            con.execute(f"drop table if exists {plan.data}")
+            con.unregister(plan.data)
         frame.columns = plan.header.names[: len(frame.columns)] + list(
             frame.columns[len(plan.header.names) :]
         )
@@ -871,7 +1042,3 @@ def preview_file(
     return Preview(
         file=name, sha256=sha, kind=grids[0].kind, sheets=out, skipped=skipped, sheet_names=sheet_names
     )
-
-
-def preview_table(table: pa.Table) -> pd.DataFrame:  # pragma: no cover - convenience for notebooks
-    return table.to_pandas()

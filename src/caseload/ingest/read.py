@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import io
 import math
 import zipfile
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from caseload.ingest.report import ImportError_
 from caseload.safety import UnsafeUpload, check_workbook_zip
@@ -25,6 +27,7 @@ MAX_CELLS = 200_000_000  # a sheet claiming more cells than this is refused befo
 MAX_UNZIPPED = 1 << 30  # 1 GiB of uncompressed XML: beyond that an xlsx is treated as a zip bomb
 MAX_RATIO = 200  # compression ratio above which a large zip member is treated as a bomb
 MAX_FIELD = 1 << 20  # one cell longer than 1 MiB is not a rating export
+FAST_MIN_BYTES = 1 << 20  # CSV files from 1 MiB up are parsed by pyarrow (exactly as the csv module would)
 
 DELIMITERS = (",", ";", "\t", "|")
 SPREADSHEET_KINDS = ("xlsx", "xlsm", "ods", "xls")
@@ -141,9 +144,32 @@ def sniff_delimiter(text: str) -> str:
 
 
 def read_csv_grid(data: bytes, file_name: str) -> Grid:
-    """Parse a delimited text file into a grid, keeping each record's first physical line."""
+    """Parse a delimited text file into a grid, keeping each record's first physical line.
+
+    Large files go through pyarrow's multi-threaded CSV reader, with physical line numbers computed from
+    the bytes; anything it cannot read exactly as Python's csv module would (ragged rows, stray quotes,
+    old Mac line ends, invalid UTF-8) falls back to the csv module, so both give the same grid.
+    """
+    if len(data) >= FAST_MIN_BYTES and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        if b"\x00" in data:
+            raise ImportError_(f"{file_name}: this is a binary file, not a CSV or spreadsheet export")
+        sample = data[:262_144]
+        encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+        try:
+            text = sample.decode(encoding)
+        except UnicodeDecodeError as exc:
+            if exc.start < len(sample) - 4:  # not just a character cut at the sample's end
+                encoding = "cp1252"
+            text = sample.decode(encoding, errors="ignore")
+        _refuse_binary(text, file_name)
+        grid = _read_csv_fast(data, file_name, encoding, sniff_delimiter(text))
+        if grid is not None:
+            return grid
     text, encoding = decode_text(data, file_name)
-    delimiter = sniff_delimiter(text)
+    return _read_csv_python(text, file_name, encoding, sniff_delimiter(text))
+
+
+def _read_csv_python(text: str, file_name: str, encoding: str, delimiter: str) -> Grid:
     csv.field_size_limit(MAX_FIELD)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True)
     rows: list[list[str]] = []
@@ -170,6 +196,73 @@ def read_csv_grid(data: bytes, file_name: str) -> Grid:
     }
     columns["_line"] = pa.array(lines, pa.int64())
     return Grid(None, pa.table(columns), "csv", encoding=encoding, delimiter=delimiter)
+
+
+def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -> Grid | None:
+    """pyarrow's reader for well-formed files (every record has the same number of fields), else None."""
+    import numpy as np
+    import pyarrow.csv as pacsv
+
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    raw = np.frombuffer(data, dtype=np.uint8)
+    n_cr = data.count(b"\r")
+    if n_cr and n_cr != data.count(b"\r\n"):
+        return None  # bare CR line ends: the csv module handles those
+    newlines = np.flatnonzero(raw == 10)
+    quotes = np.flatnonzero(raw == 34) if data.count(b'"') else np.zeros(0, dtype=np.int64)
+    if len(quotes):
+        outside = np.searchsorted(quotes, newlines) % 2 == 0
+        ends, end_index = newlines[outside], np.flatnonzero(outside)
+    else:
+        ends, end_index = newlines, np.arange(len(newlines))
+    starts = np.concatenate(([bom], ends + 1))
+    stops = np.concatenate((ends, [len(data)]))
+    lines = np.concatenate(([1], end_index + 2))
+    lengths = stops - starts
+    crlf = np.zeros(len(stops), dtype=bool)
+    has_char = lengths > 0
+    crlf[has_char] = raw[stops[has_char] - 1] == 13
+    nonempty = (lengths - crlf) > 0
+    lines = lines[nonempty]
+    first = bytes(data[starts[nonempty][0] : stops[nonempty][0]]) if nonempty.any() else b""
+    try:
+        width = len(next(csv.reader([first.decode(encoding, errors="replace")], delimiter=delimiter)))
+    except (StopIteration, csv.Error):
+        return None
+    if width > MAX_COLUMNS:
+        raise ImportError_(
+            f"{file_name}: line {int(lines[0])} has {width:,} columns; Caseload reads at most {MAX_COLUMNS:,}. "
+            "Is this really a ratings export?"
+        )
+    names = [f"c{i}" for i in range(width)]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data[bom:] if bom else data),
+            read_options=pacsv.ReadOptions(
+                column_names=names,
+                encoding="utf8" if encoding.startswith("utf-8") else encoding,
+                block_size=1 << 24,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=bool(len(quotes)),
+                ignore_empty_lines=True,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
+        return None
+    if table.num_rows != len(lines):
+        return None  # a stray quote or blank-looking line: let the csv module decide
+    table = table.append_column("_line", pa.array(lines.astype(np.int64)))
+    return Grid(None, table, "csv", encoding=encoding, delimiter=delimiter)
 
 
 # ---------------------------------------------------------------- spreadsheets
@@ -254,14 +347,23 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
                 raise ImportError_(
                     f"{file_name}: sheet {name!r} is too large ({height:,} rows x {width:,} columns)"
                 )
-            rows = ws.to_python(skip_empty_area=False)
+            gc.disable()  # millions of new cell objects: generational GC passes would only cost time
+            try:
+                rows = ws.to_python(skip_empty_area=False)
+            finally:
+                gc.enable()
         except ImportError_:
             raise
         except Exception as exc:
             raise ImportError_(f"{file_name}: sheet {name!r} cannot be read ({_first_line(exc)})") from None
         if not rows:
             continue
-        grids.append(_grid_from_rows(name, rows, kind))
+        gc.disable()
+        try:
+            grids.append(_grid_from_rows(name, rows, kind))
+        finally:
+            gc.enable()
+        del rows
     if not grids:
         raise ImportError_(f"{file_name}: the workbook holds no cells")
     return grids
@@ -269,11 +371,35 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
 
 def _grid_from_rows(name: str, rows: list[list[object]], kind: str) -> Grid:
     width = max(len(r) for r in rows)
-    columns: dict[str, pa.Array] = {}
-    for i in range(width):
-        columns[f"c{i}"] = pa.array([cell_text(r[i]) if i < len(r) else None for r in rows], pa.string())
+    if any(len(r) != width for r in rows):
+        rows = [list(r) + [None] * (width - len(r)) for r in rows]
+    columns: dict[str, pa.Array] = {f"c{i}": column_text(tuple(r[i] for r in rows)) for i in range(width)}
     columns["_line"] = pa.array(range(1, len(rows) + 1), pa.int64())
     return Grid(name, pa.table(columns), kind)
+
+
+def column_text(col: tuple[object, ...]) -> pa.Array:
+    """A spreadsheet column as text cells (as cell_text gives), converted type by type in Arrow, not cell by cell."""
+    types = set(map(type, col))
+    if types <= {str}:
+        return pa.array(col, pa.string())
+    parts = []
+    if str in types:
+        parts.append(pa.array([v if v.__class__ is str else None for v in col], pa.string()))
+    if float in types:
+        floats = pa.array([v if v.__class__ is float else None for v in col], pa.float64())
+        finite = pc.if_else(pc.is_finite(floats), pc.add(floats, 0.0), None)  # + 0.0: no '-0'
+        parts.append(pc.cast(finite, pa.string()))
+    if date in types:
+        parts.append(
+            pc.cast(pa.array([v if v.__class__ is date else None for v in col], pa.date32()), pa.string())
+        )
+    rest = types - {str, float, date, type(None)}
+    if rest:
+        parts.append(pa.array([cell_text(v) if v.__class__ in rest else None for v in col], pa.string()))
+    if not parts:
+        return pa.nulls(len(col), pa.string())
+    return parts[0] if len(parts) == 1 else pc.coalesce(*parts)
 
 
 def _first_line(exc: BaseException) -> str:

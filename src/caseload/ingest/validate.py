@@ -53,36 +53,41 @@ def ident(name: str) -> str:
 
 
 def txt(col: str | None) -> str:
-    """A raw column as trimmed text, NULL when blank (cells of only spaces count as blank)."""
+    """A raw column as trimmed text, NULL when blank.
+
+    Surrounding whitespace was already trimmed when the data table was built (pipeline.tidy_cells).
+    """
     if col is None:
         return "cast(null as varchar)"
-    return f"nullif(trim({ident(col)}, {q(BLANK_CHARS)}), '')"
+    return f"nullif({ident(col)}, '')"
 
 
-def num(expr: str, values: dict[str, float] | None) -> str:
-    """Text to a finite number: '7.4', '7,4', or recoded answer text; NULL when not a number."""
-    cast = f"try_cast(replace({expr}, ',', '.') as double)"
-    parsed = f"(case when isfinite({cast}) then {cast} end)"
+def num_cast(expr: str, values: dict[str, float] | None, comma: bool = True) -> str:
+    """Text to a number ('7.4', '7,4' where the column has commas, or recoded answer text); may be NaN/inf,
+    which is checked one level up."""
+    cast = f"try_cast(replace({expr}, ',', '.') as double)" if comma else f"try_cast({expr} as double)"
     if values:
         whens = " ".join(f"when {q(k.lower())} then {float(v)!r}" for k, v in values.items())
-        return f"coalesce((case lower({expr}) {whens} end), {parsed})"
-    return parsed
+        return f"coalesce((case lower({expr}) {whens} end), {cast})"
+    return cast
+
+
+def finite(expr: str) -> str:
+    return f"(case when isfinite({expr}) then {expr} end)"
 
 
 def date_expr(expr: str, fmt: str | None, spreadsheet: bool) -> str:
     """Text to DATE with the file's format (ISO always accepted; Excel serials in spreadsheets)."""
-    stripped = f"regexp_replace({expr}, {q(TIME_SUFFIX)}, '')"
-    sane = "between date '1900-01-01' and date '2199-12-31'"
-    parts = [f"try_strptime({stripped}, '%Y-%m-%d')::date"]
+    parts = [f"(case when substr({expr}, 5, 1) = '-' then try_cast({expr} as date) end)"]  # ISO yyyy-mm-dd
     if fmt and fmt != "%Y-%m-%d":
+        stripped = f"(case when contains({expr}, ':') then regexp_replace({expr}, {q(TIME_SUFFIX)}, '') else {expr} end)"
         parts.append(f"try_strptime({stripped}, {q(fmt)})::date")
     if spreadsheet:
         parts.append(
             f"(case when regexp_full_match({expr}, '\\d{{5}}(\\.\\d+)?') "
             f"then date '1899-12-30' + cast(floor(cast({expr} as double)) as integer) end)"
         )
-    inner = "coalesce(" + ", ".join(parts) + ")" if len(parts) > 1 else parts[0]
-    return f"(case when {inner} {sane} then {inner} end)"
+    return "coalesce(" + ", ".join(parts) + ")" if len(parts) > 1 else parts[0]
 
 
 def choose_date_format(con: Any, values_sql: str, forced: str | None = None) -> tuple[str | None, list[str]]:
@@ -160,76 +165,95 @@ def block_sql(
     date_format: str | None,
     spreadsheet: bool,
     today: date,
+    commas: set[str] | None = None,
+    width: int = 0,
 ) -> str:
-    """The SELECT that turns one block of a data table into candidate ratings with a reason or none."""
+    """The SELECT that turns one block of a data table into candidate ratings with a reason or none.
+
+    Items are handled as scalar columns (i1..iN), not lists, so a million rows stay fast: every block
+    returns ``width`` item columns (NULL beyond its measure's items) and the list is built only when a
+    rating is stored (``items_expr``). The block's constants (sheet, measure ...) are not repeated on every
+    row: they come from a small table of blocks (``block_table``), and the raw texts of rows with a problem
+    are read back from the data table for the report.
+    """
 
     def col(name: str | None) -> str:
         return txt(columns[name]) if name else "cast(null as varchar)"
 
     m = b.measure
-    client = col(b.client)
-    session = col(b.session)
+    n = m.n_items if (m is not None and b.items) else 0
+    session_cell = col(b.session) if b.session_const is None else q(str(b.session_const))
+    session = session_cell
     if b.session_pattern and b.session:
-        session = f"nullif(regexp_extract({session}, {q(b.session_pattern)}, 1, 'i'), '')"
-    if b.session_const is not None:
-        session = q(str(b.session_const))
+        session = f"nullif(regexp_extract({session_cell}, {q(b.session_pattern)}, 1, 'i'), '')"
     episode = col(b.episode)
     if b.episode_pattern and b.episode:
         episode = (
             f"coalesce(nullif(regexp_extract({episode}, {q(b.episode_pattern)}, 1, 'i'), ''), {episode})"
         )
-    items = (
-        "cast([] as varchar[])" if not b.items else "[" + ", ".join(col(c) for c in b.items) + "]::varchar[]"
-    )
     rater_whens = " ".join(f"when {q(k)} then {q(v)}" for k, v in RATER_VALUES.items())
     age_whens = " ".join(f"when {q(k)} then {q(v)}" for k, v in AGE_GROUP_VALUES.items())
     skip_list = ", ".join(q(s) for s in SKIP_TRUE)
     where = f"where {b.when}" if b.when else ""
+    raw_items = ", ".join(f"{col(c)} as r{k}" for k, c in enumerate(b.items[:n], start=1))
     l1 = f"""
         select _row, _line,
-            {client} as client_id, {col(b.clinician)} as clinician_id, {episode} as episode_id,
-            {col(b.age_group)} as age_raw, {col(b.rater)} as rater_raw,
-            {col(b.date)} as date_raw, {col(b.session) if b.session_const is None else q(str(b.session_const))}
-                as session_cell, {session} as session_raw,
-            {items} as item_raw, {col(b.total)} as total_raw, {col(b.skip)} as skip_raw,
-            {col(b.measure_column)} as measure_raw
+            {col(b.client)} as client_id, {col(b.clinician)} as clinician_id, {episode} as episode_id,
+            {col(b.age_group)} as age_raw, {col(b.rater)} as rater_raw, {col(b.date)} as date_raw,
+            {session_cell} as session_cell, {session} as session_raw, {col(b.total)} as total_raw,
+            {col(b.skip)} as skip_raw, {col(b.measure_column)} as measure_raw{", " + raw_items if raw_items else ""}
         from {data} {where}"""
+
+    def pad(have: int) -> str:
+        return "".join(f", cast(null as double) as i{k}" for k in range(have + 1, width + 1))
+
+    def has_comma(name: str | None) -> bool:
+        return commas is None or (name is not None and columns[name] in commas)
+
+    casts = "".join(
+        f", {num_cast(f'r{k}', values, has_comma(b.items[k - 1]))} as c{k}" for k in range(1, n + 1)
+    )
     l2 = f"""
-        select *,
-            list_transform(item_raw, lambda x: {num("x", values)}) as item_num,
-            {num("total_raw", values)} as total_num,
-            {date_expr("date_raw", date_format, spreadsheet)} as date_val,
-            (case when regexp_full_match(session_raw, '\\d{{1,6}}(\\.0+)?')
-                  then cast(cast(session_raw as double) as integer) end) as session_val,
+        select *{casts}, {num_cast("total_raw", values, has_comma(b.total))} as t_c, {date_expr("date_raw", date_format, spreadsheet)} as d_c,
+            try_cast(session_raw as double) as s_c,
             coalesce(lower(skip_raw) in ({skip_list}), false) as skipped,
             (case when rater_raw is null then 'self' else (case lower(rater_raw) {rater_whens} end) end) as rater,
             (case lower(age_raw) {age_whens} end) as age_group
         from ({l1})"""
+    given = " + ".join(f"(r{k} is not null)::integer" for k in range(1, n + 1)) or "0"
+    finite_items = "".join(f", {finite(f'c{k}')} as i{k}" for k in range(1, n + 1))
+
+    def first(cond: str) -> str:
+        if n == 0:
+            return "0"
+        whens = " ".join(f"when {cond.format(k=k)} then {k}" for k in range(1, n + 1))
+        return f"(case {whens} else 0 end)"
+
+    l3 = f"""
+        select *{finite_items}, {finite("t_c")} as t,
+            (case when d_c between date '1900-01-01' and date '2199-12-31' then d_c end) as date_val,
+            (case when s_c = floor(s_c) and s_c between 0 and 999999 then cast(s_c as integer) end) as session_val,
+            {given} as n_given,
+            {first("r{k} is not null and not isfinite(coalesce(c{k}, 'nan'::double))")} as bad_pos,
+            {first("r{k} is null")} as miss_pos
+        from ({l2})"""
     if m is None:  # rows of a long file whose measure is not in the registry
         return f"""
-        select {q(b.sheet)} as sheet, {b.sheet_idx} as sheet_idx, _row, _line, {b.index} as block,
-            cast(null as varchar) as measure, {str(b.ranked).lower()} as ranked, rater_raw, session_cell, client_id, clinician_id, episode_id, age_group, rater, date_raw, date_val, session_raw, session_val,
-            item_raw, total_raw, measure_raw, cast(null as double[]) as items, cast(null as double) as total_val,
-            cast(null as varchar) as total_source, cast(null as double) as item_sum,
-            (case when item_raw = [] and total_raw is null then 'empty' else 'unknown_measure' end) as reason,
+        select {b.index} as block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, date_val,
+            session_val, false as has_items{pad(0)}, cast(null as double) as total_val,
+            cast(null as varchar) as total_source,
+            (case when total_raw is null and n_given = 0 then 'empty' else 'unknown_measure' end) as reason,
             0 as err_item
-        from ({l2})"""
-    n = m.n_items if b.items else 0
+        from ({l3})"""
     imin = m.item_min if m.item_min is not None else m.min
     imax = m.item_max if m.item_max is not None else m.max
     d = m.decimals
     can_prorate = "true" if m.proration == "mean" else "false"
-    l3 = f"""
-        select *,
-            len(list_filter(item_raw, lambda x: x is not null)) as n_given,
-            coalesce(list_position(list_transform(item_raw, lambda x, i: x is not null and item_num[i] is null), true), 0)
-                as bad_pos,
-            coalesce(list_position(list_transform(item_num, lambda v: v < {imin!r} or v > {imax!r}), true), 0) as out_pos,
-            coalesce(list_position(list_transform(item_raw, lambda x: x is null), true), 0) as miss_pos,
-            list_sum(item_num) as item_sum
-        from ({l2})"""
+    out_pos = first(f"i{{k}} < {imin!r} or i{{k}} > {imax!r}")
+    item_sum = " + ".join(f"coalesce(i{k}, 0)" for k in range(1, n + 1)) or "cast(null as double)"
+    own_items = "".join(f", i{k}" for k in range(1, n + 1))
     l4 = f"""
-        select *,
+        select *, {out_pos} as out_pos, ({item_sum}) as item_sum,
             case
                 when skipped then 'skipped'
                 when n_given = 0 and total_raw is null then 'empty'
@@ -239,34 +263,40 @@ def block_sql(
                 when session_raw is not null and session_val is null then 'invalid_session'
                 when date_val is null and session_val is null then 'missing_session'
                 when bad_pos > 0 then 'non_numeric'
-                when out_pos > 0 then 'out_of_range'
-                when total_raw is not null and total_num is null then 'non_numeric'
-                when total_num < {m.min!r} or total_num > {m.max!r} then 'out_of_range'
-                when {n} > 0 and n_given = {n} and total_num is not null
-                     and round(item_sum, {d}) <> round(total_num, {d}) then 'items_total_mismatch'
+                when {out_pos} > 0 then 'out_of_range'
+                when total_raw is not null and t is null then 'non_numeric'
+                when t < {m.min!r} or t > {m.max!r} then 'out_of_range'
+                when {n} > 0 and n_given = {n} and t is not null
+                     and round({item_sum}, {d}) <> round(t, {d}) then 'items_total_mismatch'
                 when n_given > 0 and n_given < {n}
-                     and ({n} - n_given > {m.max_missing_items} or (total_num is null and not {can_prorate}))
+                     and ({n} - n_given > {m.max_missing_items} or (t is null and not {can_prorate}))
                      then 'partial_items'
                 when rater is null then 'unknown_rater'
             end as reason
         from ({l3})"""
     return f"""
-        select {q(b.sheet)} as sheet, {b.sheet_idx} as sheet_idx, _row, _line, {b.index} as block,
-            {q(m.code)} as measure, {str(b.ranked).lower()} as ranked, rater_raw, session_cell, client_id, clinician_id, episode_id, age_group, rater, date_raw, date_val, session_raw, session_val,
-            item_raw, total_raw, measure_raw,
-            (case when n_given > 0 then item_num end) as items,
+        select {b.index} as block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, date_val,
+            session_val, n_given > 0 as has_items{own_items}{pad(n)},
             (case
-                when {n} > 0 and n_given = {n} then coalesce(total_num, round(item_sum, {d}))
-                when n_given > 0 then coalesce(total_num, round(item_sum * {n} / n_given, 4))
-                else total_num end) as total_val,
+                when {n} > 0 and n_given = {n} then coalesce(t, round(item_sum, {d}))
+                when n_given > 0 then coalesce(t, round(item_sum * {n} / n_given, 4))
+                else t end) as total_val,
             (case
                 when {n} > 0 and n_given = {n} then 'items'
-                when n_given > 0 and total_num is null then 'prorated'
+                when n_given > 0 and t is null then 'prorated'
                 else 'total' end) as total_source,
-            item_sum, reason,
+            reason,
             (case reason when 'non_numeric' then bad_pos when 'out_of_range' then out_pos
                          when 'partial_items' then miss_pos else 0 end) as err_item
         from ({l4})"""
+
+
+def items_expr(width: int, prefix: str = "") -> str:
+    """SQL for a candidate's item list in item order (NULL for a missing item), or NULL without items."""
+    if width == 0:
+        return "cast(null as double[])"
+    cols = ", ".join(f"{prefix}i{k}" for k in range(1, width + 1))
+    return f"(case when {prefix}has_items then list_slice([{cols}]::double[], 1, {prefix}n_items) end)"
 
 
 def _fmt(value: float | None, decimals: int = 1) -> str:
