@@ -200,6 +200,11 @@ def show_chart(
     st.vega_lite_chart(spec=spec, width=width)
 
 
+def table_height(rows: int, most: int = 640) -> int:
+    """Pixels for a table of ``rows`` rows: all of them up to ``most``, then it scrolls."""
+    return min(most, 38 + 35 * max(rows, 1))
+
+
 def caseload_columns() -> dict[str, object]:
     """Column formats for tables made by caseload.views.caseload_table."""
     return {

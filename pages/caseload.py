@@ -25,6 +25,7 @@ from pages._shared import (
     sample_notice,
     show_start_screen,
     store_is_empty,
+    table_height,
 )
 
 PAGE_SIZE = 500
@@ -66,7 +67,7 @@ cols[3].metric(
 )
 share = tiles.improved_share
 cols[4].metric(
-    "Improved or recovered",
+    "Improved",
     "–" if share is None else f"{share:.0%}",
     border=True,
     help=f"Reliably improved or recovered among {tiles.closed_episodes:,} closed episodes "
@@ -145,6 +146,7 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     placeholder="–",
+    height=table_height(len(shown)),
     column_config=caseload_columns(),
 )
 rows = event.selection.rows if event is not None else []

@@ -17,6 +17,7 @@ from pages._shared import (
     sample_notice,
     show_start_screen,
     store_is_empty,
+    table_height,
 )
 
 viewer = require_viewer()
@@ -98,6 +99,7 @@ else:
         on_select="rerun",
         selection_mode="single-row",
         placeholder="–",
+        height=table_height(len(shown)),
         column_config=caseload_columns(),
         column_order=[
             "Status",

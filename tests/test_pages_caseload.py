@@ -79,7 +79,7 @@ def test_tiles_match_the_engine(app, expected):
     assert shown["▼ Off track"] == str(tiles.off_track)
     assert shown["⚠ At risk"] == str(tiles.at_risk)
     assert shown["⚑ Alliance concerns"] == str(tiles.alliance_concerns)
-    assert shown["Improved or recovered"] == f"{tiles.improved_share:.0%}"
+    assert shown["Improved"] == f"{tiles.improved_share:.0%}"
 
 
 def test_choosing_a_clinician_shows_only_their_clients_and_their_tiles(app, expected):
