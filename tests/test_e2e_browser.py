@@ -155,3 +155,22 @@ def test_a_new_user_walks_from_the_sample_to_a_client_supervision_and_excel(brow
         wb = openpyxl.load_workbook(io.BytesIO(saved.read_bytes()))
         assert wb.sheetnames == ["Caseload", "Supervision", "Clients to discuss", "About"]
         assert wb["Caseload"].max_row > 10 and wb["Caseload"].freeze_panes == "C2"
+
+
+def test_screenshots_for_the_readme(browser, tmp_path):
+    """The Caseload and Client pages of the sample caseload, as in docs/screenshots/ (copied from here)."""
+    from _stores import sample_store
+
+    db = sample_store(tmp_path / "store.duckdb")
+    with caseload_server(db) as url:
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(url)
+        page.get_by_text("Active clients").wait_for(timeout=60_000)
+        _grid_cells(page)
+        _shot(page, "readme_caseload", height=1150)
+
+        page.goto(f"{url}/client?client=S-0005")
+        page.locator('[data-testid="stVegaLiteChart"]').nth(1).wait_for(timeout=60_000)
+        page.get_by_role("heading", name="Alliance").wait_for()
+        assert page.get_by_text(re.compile(r"Off track|At risk|On track")).count() >= 1
+        _shot(page, "readme_client", height=1450)
