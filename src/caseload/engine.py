@@ -65,9 +65,7 @@ from caseload.alerts import (
 from caseload.episodes import (
     EpisodeRules,
     episode_index_sql,
-    number_episodes,
     split_points_sql,
-    with_labels,
 )
 from caseload.measures import Measure
 from caseload.trajectories import (
@@ -120,6 +118,7 @@ OVERVIEW_COLUMNS = [
     "top_severity",
 ]
 
+_INTERNAL_EPISODE_FIELDS = {"ep_pos", "gidx", "latest_alliance_sn"}
 _CALIBRATION_CACHE: OrderedDict[tuple, dict[tuple[str, str], Calibration]] = OrderedDict()
 
 
@@ -230,7 +229,7 @@ def client_detail(
                 alerts.append(a)
         out_episodes.append(
             {
-                **_plain_dict(ep),
+                **_plain_dict({k: v for k, v in ep.items() if k not in _INTERNAL_EPISODE_FIELDS}),
                 "population": sorted(set(rows["population"])) if not rows.empty else [],
                 "status": {r.measure: r.status for r in rows.itertuples() if r.rater == "self"},
                 "change_category": {r.measure: r.change_category for r in rows.itertuples()},
@@ -293,20 +292,21 @@ def _evaluate(
         where.append("client_id in (select client_id from ratings where clinician_id = ?)")
         params.append(clinician_id)
     source = _source(con, " and ".join(where), params)
-    splits = f"_splits_{uuid.uuid4().hex[:12]}"
+    tag = uuid.uuid4().hex[:12]
+    splits, ep_table = f"_splits_{tag}", f"_episodes_{tag}"
     con.execute(f"create temp table {splits} as {split_points_sql(source, rules)}", params)
     try:
         q = _Queries(source, splits, registry, config)
-        episodes = con.execute(q.episodes(), params).df()
-        outcome = con.execute(q.outcome(), params).df()
-        alliance = con.execute(q.alliance(), params).df()
+        con.execute(f"create temp table {ep_table} as {q.episode_table(rules, today)}", params + params)
+        episodes = con.execute(f"select * from {ep_table} order by ep_pos").df()
+        outcome = con.execute(q.outcome(ep_table), params).df()
         ratings = pd.DataFrame()
         if client_id is not None:
             ratings = con.execute(q.ratings(), params).df()
     finally:
         con.execute(f"drop table if exists {splits}")
-    episodes = _episode_table(episodes, rules, today)
-    frame = _assemble(episodes, outcome, alliance, registry, config, calibrations, default_age, model)
+        con.execute(f"drop table if exists {ep_table}")
+    frame = _assemble(episodes, outcome, registry, config, calibrations, default_age, model)
     if not ratings.empty:
         ratings = _with_episodes(ratings, episodes)
     return frame, {"ratings": ratings, "episodes": episodes, "calibrations": calibrations, "today": today}
@@ -389,7 +389,7 @@ from {self.base}
 group by r.client_id, coalesce(r.episode_id, ''), r.episode_id is null, r.gidx
 """
 
-    def outcome(self) -> str:
+    def outcome(self, episodes: str) -> str:
         sign_cases, rc_cases = [], []
         for code in self.outcome_codes:
             m = self.registry[code]
@@ -410,12 +410,19 @@ with o as (
         max(r.session_date)::date as latest_date,
         arg_min(r.total, r.ord) as first_score,
         arg_max(r.total, r.ord) as latest_score,
-        list(r.total order by r.ord) as scores,
-        list(r.session_number order by r.ord) as sns,
-        list(r.session_date::date order by r.ord) as ds
+        -- one unordered list sorted afterwards: half the cost of three ordered list aggregates
+        list_sort(list(struct_pack(o := r.ord, t := r.total, n := r.session_number, d := r.session_date::date)))
+            as course
     from {self.base}
     where r.measure in {_in_list(self.outcome_codes)}
     group by r.client_id, coalesce(r.episode_id, ''), r.episode_id is null, r.gidx, r.measure, r.rater
+),
+c as (
+    select * exclude (course),
+        list_transform(course, lambda x: x.t) as scores,
+        list_transform(course, lambda x: x.n) as sns,
+        list_transform(course, lambda x: x.d) as ds
+    from o
 ),
 g as (
     select *,
@@ -429,29 +436,73 @@ g as (
             list_transform(range(2, len(ds) + 1),
                 lambda i: struct_pack(i := i, g := date_diff('day', ds[i - 1], ds[i]))),
             lambda x: x.g > {long_gap}) as long_gaps
-    from o
+    from c
+),
+p as (
+    -- The client's own ratings drive a row; an episode with only collateral ratings uses the busiest rater.
+    select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from g
+    qualify row_number() over (
+        partition by client_id, episode_id, gidx, measure order by rater = 'self' desc, sessions desc, rater) = 1
 )
-select * exclude (scores, sns, ds, worst_step, long_gaps),
+select p.* exclude (scores, sns, ds, worst_step, long_gaps, episode_id, gidx),
     case when worst_step then scores end as loss_scores,
     case when worst_step then sns end as loss_sns,
     long_gaps[-1].g as long_gap_days,
-    sns[long_gaps[-1].i] as long_gap_sn
-from g
+    sns[long_gaps[-1].i] as long_gap_sn,
+    e.episode, e.ep_pos, e.min_sn, e.episode_label, e.episode_id, e.episode_source,
+    e.active as episode_active, e.clinician_id, e.age_group, e.days_since_last
+from p join {episodes} e using (client_id, episode_key)
+order by e.ep_pos, p.measure
 """
 
     def _alliance_items(self) -> str:
+        """The latest alliance rating's items as columns alliance_item_1..k (from a.latest_items)."""
         k = max([self.registry[c].n_items for c in self.alliance_codes] or [0])
         if k == 0:
             return "null as alliance_item_1"
-        latest = "arg_max(r.items, r.ord)"
-        return ", ".join(f"{latest}[{i}] as alliance_item_{i}" for i in range(1, k + 1))
+        return ", ".join(f"a.latest_items[{i}] as alliance_item_{i}" for i in range(1, k + 1))
+
+    def episode_table(self, rules: EpisodeRules, today: date) -> str:
+        """Episodes numbered per client, labelled, active or closed, with the latest alliance ratings."""
+        day = f"DATE '{today.isoformat()}'"
+        return f"""
+with e as ({self.episodes()}),
+k as (select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from e),
+a as (
+    select * from ({self.alliance()})
+    qualify row_number() over (partition by client_id, episode_key order by _ord desc, alliance_measure desc) = 1
+),
+n as (
+    select k.*,
+        row_number() over (
+            partition by client_id order by start_date is null, start_date, episode_key)::integer as episode,
+        date_diff('day', end_date, {day})::integer as days_since_last,
+        coalesce(date_diff('day', end_date, {day}) <= {int(rules.close_after_days)}, true) as active,
+        case when episode_id is null then 'gap' else 'export' end as episode_source
+    from k
+)
+select n.*,
+    (row_number() over (order by n.client_id, n.episode) - 1)::integer as ep_pos,
+    coalesce(n.episode_id, 'Episode ' || n.episode::varchar) || ' ('
+        || case when n.start_date is null then 'no dates'
+                when n.end_date is null or n.start_date = n.end_date then strftime(n.start_date, '%Y-%m-%d')
+                else strftime(n.start_date, '%Y-%m-%d') || ' to ' || strftime(n.end_date, '%Y-%m-%d') end
+        || ', ' || case when n.active then 'active' else 'closed' end || ')' as episode_label,
+    a.alliance_measure, a.latest_alliance_sn,
+    a.latest_alliance_sn - n.min_sn + 1 as latest_alliance_session,
+    a.last_two[1] as latest_alliance, a.last_two[2] as previous_alliance,
+    {self._alliance_items()}
+from n left join a using (client_id, episode_key)
+"""
 
     def alliance(self) -> str:
         return f"""
-select r.client_id, any_value(r.episode_id) as episode_id, r.gidx, r.measure as alliance_measure,
+select r.client_id, any_value(r.episode_id) as episode_id, r.gidx,
+    coalesce('x:' || any_value(r.episode_id), 'g:' || r.gidx::varchar) as episode_key,
+    r.measure as alliance_measure,
     arg_max(r.session_number, r.ord) as latest_alliance_sn,
     arg_max(r.total, r.ord, 2) as last_two,
-    {self._alliance_items()},
+    arg_max(r.items, r.ord) as latest_items,
     max(r.ord) as _ord
 from {self.base}
 where r.measure in {_in_list(self.alliance_codes)} and r.rater = 'self'
@@ -475,26 +526,6 @@ def _keys(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(frame["episode_id"].isna(), gap, explicit), index=frame.index)
 
 
-def _episode_table(episodes: pd.DataFrame, rules: EpisodeRules, today: date) -> pd.DataFrame:
-    """Number and label the episodes; active = latest rating at most close_after_days before today."""
-    if episodes.empty:
-        episodes["episode_key"] = pd.Series(dtype="str")
-        episodes["episode"] = pd.Series(dtype="int64")
-        return with_labels(
-            episodes.assign(active=pd.Series(dtype=bool), days_since_last=pd.Series(dtype=float))
-        )
-    episodes["episode_key"] = _keys(episodes)
-    episodes["start_date"] = pd.to_datetime(episodes["start_date"])
-    episodes["end_date"] = pd.to_datetime(episodes["end_date"])
-    episodes["episode"] = number_episodes(episodes)
-    days = (pd.Timestamp(today) - episodes["end_date"]).dt.days
-    episodes["days_since_last"] = days
-    episodes["active"] = (days <= rules.close_after_days) | days.isna()
-    episodes["episode_source"] = np.where(episodes["episode_id"].isna(), "gap", "export")
-    episodes = episodes.sort_values(["client_id", "episode"]).reset_index(drop=True)
-    return with_labels(episodes)
-
-
 def _with_episodes(ratings: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
     """One client's ratings with episode number and episode_session."""
     ratings = ratings.copy()
@@ -508,62 +539,26 @@ def _with_episodes(ratings: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFram
 def _assemble(
     episodes: pd.DataFrame,
     outcome: pd.DataFrame,
-    alliance: pd.DataFrame,
     registry: dict[str, Measure],
     config: AlertConfig,
     calibrations: dict[tuple[str, str], Calibration],
     default_age: str,
     model: DefaultModel | None,
 ) -> pd.DataFrame:
-    """Join the levels, compute bands, categories, status and alerts; return the documented columns."""
+    """Bands, categories, status and alerts for the joined rows; return the documented columns."""
     if outcome.empty:
         return pd.DataFrame(columns=OVERVIEW_COLUMNS)
-    ep = episodes.rename(columns={"active": "episode_active"})
+    ep = episodes
     ep["age_group"] = ep["age_group"].fillna(default_age)
-    if not alliance.empty:
-        alliance = alliance.copy()
-        alliance["episode_key"] = _keys(alliance)
-        alliance = alliance.sort_values(["client_id", "episode_key", "_ord"]).drop_duplicates(
-            ["client_id", "episode_key"], keep="last"
-        )
-        last_two = alliance["last_two"].tolist()
-        alliance["latest_alliance"] = [float(v[0]) for v in last_two]
-        alliance["previous_alliance"] = [float(v[1]) if len(v) > 1 else np.nan for v in last_two]
-        alliance = alliance.drop(columns=["last_two", "_ord", "episode_id", "gidx"])
-        ep = ep.merge(alliance, on=["client_id", "episode_key"], how="left")
-        ep["latest_alliance_session"] = ep["latest_alliance_sn"] - ep["min_sn"] + 1
-    else:
-        ep["alliance_measure"] = None
-        for c in ("latest_alliance", "previous_alliance", "latest_alliance_session"):
-            ep[c] = np.nan
-    ep["alliance_status"], alliance_alerts = alliance_rules(ep, registry, config)
+    ep_status, alliance_alerts = alliance_rules(ep, registry, config)
     episode_alerts = AlertBatch.concat([alliance_alerts, *_episode_alerts(ep, registry)])
-    ep["_ep_pos"] = np.arange(len(ep))
 
-    outcome = outcome.copy()
-    outcome["episode_key"] = _keys(outcome)
-    outcome = _primary_rater(outcome)
-    ep_cols = [
-        "client_id",
-        "episode_key",
-        "episode",
-        "episode_label",
-        "episode_id",
-        "episode_source",
-        "episode_active",
-        "clinician_id",
-        "age_group",
-        "days_since_last",
-        "min_sn",
-        "alliance_measure",
-        "alliance_status",
-        "latest_alliance",
-        "_ep_pos",
-    ]
-    rows = outcome.drop(columns=["episode_id", "gidx"]).merge(
-        ep[ep_cols], on=["client_id", "episode_key"], how="left"
-    )
-    rows = rows.sort_values(["client_id", "episode", "measure"], kind="stable").reset_index(drop=True)
+    rows = outcome
+    pos = rows["ep_pos"].to_numpy()
+    rows["age_group"] = rows["age_group"].fillna(default_age)
+    rows["alliance_measure"] = ep["alliance_measure"].to_numpy(dtype=object)[pos]
+    rows["alliance_status"] = ep_status.to_numpy(dtype=object)[pos]
+    rows["latest_alliance"] = ep["latest_alliance"].to_numpy(dtype=float)[pos]
     rows["first_session"] = (rows["first_sn"] - rows["min_sn"] + 1).astype(int)
     rows["latest_session"] = (rows["latest_sn"] - rows["min_sn"] + 1).astype(int)
     measures = rows["measure"].to_numpy(dtype=object)
@@ -618,7 +613,7 @@ def _assemble(
     shared = collect([episode_alerts], len(ep))
     alerts = [
         (sort_alerts(mine + shared[e]) if mine else shared[e]) if shared[e] else mine
-        for mine, e in zip(own, rows["_ep_pos"].tolist(), strict=True)
+        for mine, e in zip(own, pos.tolist(), strict=True)
     ]
     rows["alerts"] = alerts
     rows["top_alert"] = [a[0]["message"] if a else None for a in alerts]
@@ -626,19 +621,7 @@ def _assemble(
     rows["change"] = rows["latest_score"] - rows["first_score"]
     rows = rows.rename(columns={c: f"expected_{c}" for c in BAND_COLUMNS})
     rows["episode_active"] = rows["episode_active"].astype(bool)
-    return rows[OVERVIEW_COLUMNS]
-
-
-def _primary_rater(outcome: pd.DataFrame) -> pd.DataFrame:
-    """The client's own ratings drive a row; an episode with only collateral ratings uses the busiest rater."""
-    is_self = outcome["rater"] == "self"
-    if is_self.all():
-        return outcome
-    outcome = outcome.assign(_self=is_self).sort_values(
-        ["client_id", "episode_key", "measure", "_self", "sessions", "rater"],
-        ascending=[True, True, True, False, False, True],
-    )
-    return outcome.drop_duplicates(["client_id", "episode_key", "measure"]).drop(columns="_self")
+    return rows[OVERVIEW_COLUMNS].reset_index(drop=True)
 
 
 def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig) -> list[AlertBatch]:
