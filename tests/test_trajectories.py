@@ -120,7 +120,8 @@ def test_calibration_recovers_the_percentiles_of_similar_clients(registry):
     at4 = h.loc[h.session == 4, "improvement"]
     expected = 15.0 + np.percentile(at4, [10, 25, 50, 75, 90])
     assert bands.loc[0, ["p10", "p25", "p50", "p75", "p90"]].to_numpy(dtype=float) == pytest.approx(
-        expected, abs=0.05  # bands are shown, and compared, to the ORS's one decimal
+        expected,
+        abs=0.05,  # bands are shown, and compared, to the ORS's one decimal
     )
     assert expected == pytest.approx(18.0 + 2.0 * np.array([-1.28, -0.67, 0, 0.67, 1.28]), abs=0.5)
 
