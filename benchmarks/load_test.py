@@ -184,6 +184,10 @@ class Session:
     other_clients: list[str]
     samples: list[Sample] = field(default_factory=list)
 
+    @property
+    def own_set(self) -> set[str]:
+        return set(self.own_clients)
+
 
 def _dataframes(elements: list) -> list:
     import pyarrow as pa
@@ -268,6 +272,19 @@ async def sign_in(ws, s: Session) -> str | None:
     return None
 
 
+def shown_client(elements: list) -> str | None:
+    """The client the Client page's chooser holds after the run (None when it holds none)."""
+    for e in elements:
+        if e.WhichOneof("type") == "selectbox" and e.selectbox.label == "Client":
+            box = e.selectbox
+            if box.set_value:
+                return box.raw_value or None
+            if box.HasField("default") and 0 <= box.default < len(box.options):
+                return box.options[box.default]
+            return None
+    return None
+
+
 def leak(s: Session, elements: list, forbidden_client: str | None) -> str | None:
     """A row or a client page the signed-in user may not see, if any."""
     if s.allowed is None:
@@ -282,19 +299,32 @@ def leak(s: Session, elements: list, forbidden_client: str | None) -> str | None
             if forbidden_client and column in table.column_names:
                 if forbidden_client in set(table.column(column).to_pylist()):
                     return f"leak: client {forbidden_client} shown to {s.user}"
-    if forbidden_client:  # a client who is not theirs: nothing but a notice and the client chooser
+    if forbidden_client:  # a client who is not theirs: a notice, then at most a client of their own
+        shown = shown_client(elements)
+        if shown == forbidden_client:
+            return f"leak: client {forbidden_client} opened for {s.user}"
         for e in elements:
             kind = e.WhichOneof("type")
-            if kind in ("dataframe", "arrow_vega_lite_chart", "vega_lite_chart", "metric", "table"):
-                return f"leak: {kind} shown for client {forbidden_client} to {s.user}"
-            if kind == "heading" and forbidden_client in e.heading.body:
-                return f"leak: client {forbidden_client} heading shown to {s.user}"
+            if kind in ("dataframe", "vega_lite_chart", "metric", "table") and shown not in s.own_set:
+                return f"leak: {kind} shown for client {shown or forbidden_client} to {s.user}"
+            text = {"heading": "heading.body", "markdown": "markdown.body", "text": "text.body"}.get(kind)
+            if text and forbidden_client in str(getattr(getattr(e, kind), text.split(".")[1])):
+                return f"leak: client {forbidden_client} named in a {kind} shown to {s.user}"
     return None
 
 
-async def browse(s: Session, url: str, stop_at: float, max_pages: int, rng: random.Random) -> None:
+async def browse(
+    s: Session,
+    url: str,
+    stop_at: float,
+    max_pages: int,
+    rng: random.Random,
+    spread: float,
+    think: tuple[float, float],
+) -> None:
     import websockets
 
+    await asyncio.sleep(rng.uniform(0, spread))  # people arrive over a few seconds, not all at one instant
     try:
         async with websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=30) as ws:
             t0 = time.time()
@@ -308,7 +338,7 @@ async def browse(s: Session, url: str, stop_at: float, max_pages: int, rng: rand
                 forbidden = None
                 if n % 3 == 0:
                     kind, page, query = "caseload", "", ""
-                elif s.allowed is not None and s.other_clients and n % 9 == 5:
+                elif s.allowed is not None and s.other_clients and n % 9 == 4:  # right after a Caseload page
                     forbidden = rng.choice(s.other_clients)
                     kind, page, query = "client (not theirs)", "client", f"client={forbidden}"
                 else:
@@ -318,7 +348,7 @@ async def browse(s: Session, url: str, stop_at: float, max_pages: int, rng: rand
                 seconds = time.time() - t0
                 error = error or leak(s, elements, forbidden)
                 s.samples.append(Sample(s.index, s.user, kind, t0, seconds, error))
-                await asyncio.sleep(rng.uniform(0.2, 1.0))  # a person reads the page before clicking on
+                await asyncio.sleep(rng.uniform(*think))  # a person reads the page before clicking on
     except Exception as exc:  # noqa: BLE001 - a dropped connection is an error of the run
         s.samples.append(
             Sample(s.index, s.user, "connection", time.time(), 0.0, f"{type(exc).__name__}: {exc}")
@@ -331,6 +361,12 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the server process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -365,6 +401,12 @@ def main() -> int:
     parser.add_argument(
         "--import-after", type=float, default=10.0, help="seconds into browsing the import starts"
     )
+    parser.add_argument("--arrival", type=float, default=10.0, help="sessions start within this many seconds")
+    parser.add_argument(
+        "--think",
+        default="0.5,3",
+        help="seconds a person looks at a page before the next click: MIN,MAX (uniform)",
+    )
     parser.add_argument("--json", help="write the figures to this file as JSON")
     parser.add_argument("--serve", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -374,6 +416,10 @@ def main() -> int:
         return 0
     if not 1 <= args.sessions <= 50 or not 1 <= args.duration <= 600:
         parser.error("at most 50 sessions and 600 s: this test is bounded")
+
+    think = tuple(float(x) for x in args.think.split(","))
+    if len(think) != 2 or not 0 <= think[0] <= think[1] <= 60:
+        parser.error("--think is MIN,MAX seconds, e.g. 0.5,3")
 
     with tempfile.TemporaryDirectory(prefix="caseload-load-") as tmp:
         folder = Path(tmp)
@@ -419,6 +465,8 @@ def main() -> int:
         )
         try:
             wait_healthy(port, server)
+            load_before = os.getloadavg()
+            cpu_before = server_cpu_seconds(server.pid)
             url = f"ws://127.0.0.1:{port}/_stcore/stream"
             start = time.time()
             stop_at = start + args.duration
@@ -426,7 +474,11 @@ def main() -> int:
             async def drive() -> None:
                 rng = random.Random(3)
                 tasks = [
-                    asyncio.create_task(browse(s, url, stop_at, args.max_pages, random.Random(rng.random())))
+                    asyncio.create_task(
+                        browse(
+                            s, url, stop_at, args.max_pages, random.Random(rng.random()), args.arrival, think
+                        )
+                    )
                     for s in sessions
                 ]
                 await asyncio.sleep(args.import_after)
@@ -440,6 +492,8 @@ def main() -> int:
             imported = (
                 json.loads(done.read_text()) if done.exists() else {"error": "the import did not finish"}
             )
+            load_after = os.getloadavg()
+            cpu_used = server_cpu_seconds(server.pid) - cpu_before
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -468,7 +522,17 @@ def main() -> int:
             "mean": statistics.fmean(secs) if secs else float("nan"),
         }
 
-    rows = [row("all pages", pages), row("pages during the import", during)]
+    signed_in = max((x.started + x.seconds for x in samples if x.kind == "sign-in"), default=float("inf"))
+    steady = [
+        x
+        for x in pages
+        if x.started > signed_in and not (x.started < imp_end and x.started + x.seconds > imp_start)
+    ]
+    rows = [
+        row("all pages", pages),
+        row("pages during the import", during),
+        row("pages after all sign-ins, no import", steady),
+    ]
     for kind in ("caseload", "client", "client (not theirs)", "sign-in"):
         rows.append(row(kind, [x for x in samples if x.kind == kind]))
     print(
@@ -479,9 +543,14 @@ def main() -> int:
             else imported.get("error", "?")
         )
     )
-    print(f"{'what':26} {'n':>5} {'errors':>6} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
+    print(
+        f"think time {think[0]:g}-{think[1]:g} s, arrivals over {args.arrival:g} s; server CPU {cpu_used:.0f} s "
+        f"({cpu_used / max(1, len(samples)):.2f} s per page); machine load average {load_before[0]:.1f} -> "
+        f"{load_after[0]:.1f} on {os.cpu_count()} cores (other work on the machine included)"
+    )
+    print(f"{'what':36} {'n':>5} {'errors':>6} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
     for r in rows:
-        print(f"{r['what']:26} {r['n']:5d} {r['errors']:6d} {r['p50']:7.2f} {r['p95']:7.2f} {r['max']:7.2f}")
+        print(f"{r['what']:36} {r['n']:5d} {r['errors']:6d} {r['p50']:7.2f} {r['p95']:7.2f} {r['max']:7.2f}")
     for x in errors[:10]:
         print(f"  error ({x.user}, {x.kind}): {x.error}")
     tracebacks = log.count("Traceback")
@@ -495,6 +564,10 @@ def main() -> int:
                 {
                     "sessions": len(sessions),
                     "duration": args.duration,
+                    "think": think,
+                    "arrival": args.arrival,
+                    "server_cpu_seconds": cpu_used,
+                    "load_average": [load_before[0], load_after[0]],
                     "import": imported,
                     "rows": rows,
                     "errors": [x.__dict__ for x in errors],
