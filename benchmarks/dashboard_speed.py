@@ -206,11 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     results["caseload_page_clinician"] = first
     print(f"Caseload page, one clinician ({other}, not cached): {first:.3f} s, rerun {rerun:.3f} s")
 
-    start = time.perf_counter()
-    timed_run(AppTest.from_file(app, default_timeout=300))
+    everyone = AppTest.from_file(app, default_timeout=300)
+    first = timed_run(everyone)
+    rerun = timed_run(everyone)
     print(
         f"Caseload page, all clinicians ({len(whole):,} rows, paged 500 per page): first render "
-        f"{time.perf_counter() - start:.3f} s"
+        f"{first:.3f} s, rerun {rerun:.3f} s"
     )
 
     def client_page(client_id: str) -> AppTest:
