@@ -53,10 +53,10 @@ def _sign_in_form(con) -> None:  # noqa: ANN001 - a store cursor
 def current_viewer() -> Viewer | None:
     """The viewer of this session: everyone when sign-in is off, the signed-in user's, or None."""
     con = get_connection()
-    if not auth.signin_required(con):
-        return Viewer.everyone()
-    user = _signed_in_user(con)
-    return None if user is None else viewer_for(user)
+    user = _signed_in_user(con)  # one query; a live session implies sign-in is on
+    if user is not None:
+        return viewer_for(user)
+    return Viewer.everyone() if not auth.signin_required(con) else None
 
 
 def sign_in_page() -> None:

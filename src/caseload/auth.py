@@ -99,16 +99,18 @@ def signin_required(con: duckdb.DuckDBPyConnection) -> bool:
 
 def get_user(con: duckdb.DuckDBPyConnection, username: str) -> User | None:
     """The account with this username, or None."""
-    rows = con.execute(
-        "select username, role, clinician_id, created_at from users where username = ?", [username]
-    ).fetchall()
-    if not rows:
-        return None
-    name, role, clinician_id, created = rows[0]
-    codes = con.execute(
-        "select clinician_id from supervision where supervisor = ? order by 1", [name]
-    ).fetchall()
-    return User(name, role, clinician_id, tuple(c[0] for c in codes), created)
+    rows = con.execute(f"select {_USER_COLUMNS} from users u where u.username = ?", [username]).fetchall()
+    return _user(rows[0]) if rows else None
+
+
+# One round trip per lookup: the account and the codes it supervises (sign-in checks run on every page view).
+_USER_COLUMNS = """u.username, u.role, u.clinician_id, u.created_at,
+    (select list(clinician_id order by clinician_id) from supervision where supervisor = u.username)"""
+
+
+def _user(row: tuple) -> User:
+    name, role, clinician_id, created, codes = row[:5]
+    return User(name, role, clinician_id, tuple(codes or ()), created)
 
 
 def list_users(con: duckdb.DuckDBPyConnection) -> list[User]:
@@ -294,20 +296,23 @@ def session_user(
     if not token:
         return None
     now = now or now_utc()
-    idle, _ = session_limits(con)
     digest = _token_digest(token)
     rows = con.execute(
-        "select username, last_seen, expires_at from sessions where token_sha256 = ?", [digest]
+        f"""select {_USER_COLUMNS}, s.last_seen, s.expires_at,
+                   (select value from settings where key = 'auth.idle_minutes')
+            from sessions s join users u using (username) where s.token_sha256 = ?""",
+        [digest],
     ).fetchall()
     if not rows:
         return None
-    username, last_seen, expires_at = rows[0]
+    last_seen, expires_at, idle_setting = rows[0][5:]
+    idle = timedelta(minutes=float(idle_setting or IDLE_MINUTES))
     if now >= expires_at or now - last_seen >= idle:
         con.execute("delete from sessions where token_sha256 = ?", [digest])
         return None
     if (now - last_seen).total_seconds() >= TOUCH_SECONDS:
         con.execute("update sessions set last_seen = ? where token_sha256 = ?", [now, digest])
-    return get_user(con, username)
+    return _user(rows[0])
 
 
 def end_session(con: duckdb.DuckDBPyConnection, token: str | None) -> None:
