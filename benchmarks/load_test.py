@@ -15,7 +15,7 @@ may not see, or a client page that shows a forbidden client. Target: no errors, 
 
 Loopback only; bounded in sessions (20), time (--duration, default 90 s) and pages per session.
 
-    python benchmarks/load_test.py [--sessions 20] [--duration 90] [--clients 600] [--import-rows 120000]
+    python benchmarks/load_test.py [--sessions 20] [--duration 150] [--think 3,10] [--import-rows 300000]
 """
 
 from __future__ import annotations
@@ -392,20 +392,20 @@ def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 120) -> Non
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--duration", type=float, default=90.0, help="seconds of browsing (bounded)")
+    parser.add_argument("--duration", type=float, default=150.0, help="seconds of browsing (bounded)")
     parser.add_argument("--max-pages", type=int, default=60, help="pages per session at most")
     parser.add_argument("--clients", type=int, default=600, help="clients in the practice's store")
     parser.add_argument(
-        "--import-rows", type=int, default=120_000, help="rows of the export imported meanwhile"
+        "--import-rows", type=int, default=300_000, help="rows of the export imported meanwhile"
     )
     parser.add_argument(
-        "--import-after", type=float, default=10.0, help="seconds into browsing the import starts"
+        "--import-after", type=float, default=40.0, help="seconds into browsing the import starts"
     )
-    parser.add_argument("--arrival", type=float, default=10.0, help="sessions start within this many seconds")
+    parser.add_argument("--arrival", type=float, default=20.0, help="sessions start within this many seconds")
     parser.add_argument(
         "--think",
-        default="0.5,3",
-        help="seconds a person looks at a page before the next click: MIN,MAX (uniform)",
+        default="3,10",
+        help="seconds a person looks at a page before the next click: MIN,MAX (uniform); 0.5,3 is a stress test",
     )
     parser.add_argument("--json", help="write the figures to this file as JSON")
     parser.add_argument("--serve", nargs=6, help=argparse.SUPPRESS)
