@@ -238,7 +238,8 @@ if uploaded is not None:
                     st.caption(f":material/info: {note}")
                 st.dataframe(sheet.frame, hide_index=True, width="stretch", key=f"preview_{sheet.sheet}")
                 with st.expander("Column mapping", expanded=bool(sheet.problems)):
-                    mappings[sheet.sheet] = _mapping_editor(sheet, f"map_{sheet.sheet}")
+                    # Keys per upload, so a new file's editor starts from its own recognised mapping.
+                    mappings[sheet.sheet] = _mapping_editor(sheet, f"map_{uploaded.file_id}_{sheet.sheet}")
         blocking = [f for f in preview.identifiers if f.blocking]
         drop = False
         if blocking:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,14 @@ def _frame_with(at: AppTest, column: str):
     raise AssertionError(f"no table with a {column!r} column")
 
 
+def _widget(at: AppTest, suffix: str):
+    """The mapping editor's widget whose key ends with this suffix (keys carry the upload's id)."""
+    for box in at.selectbox:
+        if box.key and box.key.endswith(suffix):
+            return box
+    raise AssertionError(f"no selectbox with a key ending in {suffix!r}")
+
+
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -64,7 +73,7 @@ def test_an_uploaded_export_is_previewed_imported_and_listed(page, shared_data):
     assert "long: one row per client, session and measure" in _all_text(at)
     preview = at.dataframe[0].value
     assert list(preview.columns[:3]) == ["client_id", "clinician_id", "session_date"]
-    assert at.selectbox(key="map__client_id").value == "client_id"
+    assert _widget(at, "__client_id").value == "client_id"
     at.button(key="do_import").click().run()
     assert not at.exception
     assert _metrics(at) == {"Rows read": "245", "Imported": "245", "Duplicate": "0", "Rejected": "0"}
@@ -122,10 +131,10 @@ def test_an_unrecognised_layout_is_mapped_by_hand_and_the_mapping_is_remembered(
     odd.write_text("Kennung,Tag,Punkte\nX1,05.01.2026,20\nX1,12.01.2026,22.5\n", encoding="utf-8")
     _upload(at, odd)
     assert at.warning, "the missing client column is pointed out"
-    at.selectbox(key="map__client_id").select("Kennung").run()
-    at.selectbox(key="map__session_date").select("Tag").run()
-    at.selectbox(key="map__m0_measure").select("ORS").run()
-    at.selectbox(key="map__m0_total").select("Punkte").run()
+    _widget(at, "__client_id").select("Kennung").run()
+    _widget(at, "__session_date").select("Tag").run()
+    _widget(at, "__m0_measure").select("ORS").run()
+    _widget(at, "__m0_total").select("Punkte").run()
     at.button(key="do_import").click().run()
     assert not at.exception
     assert _metrics(at)["Imported"] == "2"
@@ -134,7 +143,7 @@ def test_an_unrecognised_layout_is_mapped_by_hand_and_the_mapping_is_remembered(
     again.write_text("Kennung,Tag,Punkte\nX2,19.01.2026,30\n", encoding="utf-8")
     _upload(at, again)
     assert not at.warning
-    assert at.selectbox(key="map__client_id").value == "Kennung"
+    assert _widget(at, "__client_id").value == "Kennung"
 
 
 def test_an_import_can_be_undone_from_the_history(page, shared_data):
@@ -161,3 +170,76 @@ def test_an_unreadable_upload_gets_one_clear_message(page, tmp_path):
 def exports_manifest(shared_data) -> dict[str, list[str]]:
     manifest = json.loads((shared_data / "exports" / "manifest.json").read_text())
     return {f["file"]: f.get("forbidden_strings", []) for f in manifest["files"]}
+
+
+def _settle(page, quiet_checks: int = 4) -> None:
+    """Wait until Streamlit has finished running the script (its running indicator stays away)."""
+    page.wait_for_timeout(600)
+    calm = 0
+    for _ in range(600):
+        running = page.locator('[data-testid="stStatusWidget"]').count()
+        calm = 0 if running else calm + 1
+        if calm >= quiet_checks:
+            return
+        page.wait_for_timeout(250)
+
+
+@pytest.mark.browser
+def test_every_example_export_imports_through_the_page_in_a_real_browser(chromium, shared_data, tmp_path):
+    """Each file of ../shared/data/exports uploaded in Chromium: the page shows the manifest's row counts."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from _browser import ARTIFACTS, CHROMIUM_ARGS, caseload_server
+
+    manifest = json.loads((shared_data / "exports" / "manifest.json").read_text())
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with caseload_server(tmp_path / "store.duckdb") as url, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(url)
+        page.get_by_role("link", name="Import", exact=True).click(timeout=60_000)
+        page.get_by_role("heading", name="Import", exact=True).wait_for(timeout=60_000)
+        for entry in manifest["files"]:
+            exp = entry["expected"]
+            path = shared_data / "exports" / entry["file"]
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path))
+            _settle(page)  # the upload reruns the page: click only once the new preview is drawn
+            button = page.get_by_role("button", name="Import", exact=True)
+            button.wait_for(timeout=60_000)
+            if any(
+                f["kind"] in ("name", "email", "date_of_birth")
+                for f in entry.get("should_refuse_or_flag", [])
+            ):
+                page.get_by_text("This file contains direct identifiers").wait_for(timeout=60_000)
+                page.get_by_text("Drop these columns and import the rest").click()
+                _settle(page)
+                for _ in range(240):
+                    if page.get_by_role("button", name="Import", exact=True).is_enabled():
+                        break
+                    page.wait_for_timeout(250)
+            button.click()
+            done = re.compile(re.escape(entry["file"]) + r": [\d,]+ ratings stored")
+            counts = re.compile(
+                r"Rows read = imported \+ duplicate \+ rejected: ([\d,]+) = ([\d,]+) \+ ([\d,]+) \+ ([\d,]+)"
+            )
+            for _ in range(480):  # poll the page's text: Streamlit redraws elements while a run is going on
+                body = page.evaluate("document.body.innerText")
+                if done.search(body) and counts.search(body.split(entry["file"] + ":", 1)[-1]):
+                    break
+                page.wait_for_timeout(250)
+            else:
+                page.screenshot(path=str(ARTIFACTS / f"import_failed_{path.stem}.png"), full_page=True)
+                raise AssertionError(f"no import report for {entry['file']}")
+            found = counts.search(body.split(entry["file"] + ":", 1)[-1])
+            read, imported, duplicate, rejected = (int(g.replace(",", "")) for g in found.groups())
+            assert read == exp["data_rows"], entry["file"]
+            assert read == imported + duplicate + rejected
+            ambiguous = len(exp["ambiguous_rows"])
+            if entry["file"] == "caseload_export_2026-06.csv":  # imported after its source file
+                after = exp["after_importing_source_file"]
+                assert (imported, duplicate) == (after["rows_imported"], after["rows_duplicate"])
+            else:
+                assert duplicate == exp["rows_duplicate"], entry["file"]
+                assert exp["rows_rejected"] <= rejected <= exp["rows_rejected"] + ambiguous, entry["file"]
+                assert imported == exp["rows_imported"] + ambiguous - (rejected - exp["rows_rejected"])
+            page.screenshot(path=str(ARTIFACTS / f"import_{path.stem}.png"))
+        browser.close()
