@@ -276,15 +276,45 @@ def empty_alerts() -> AlertBatch:
     return AlertBatch(np.zeros(0, dtype=np.int64), [])
 
 
-def collect(batches: Iterable[AlertBatch], n_rows: int) -> list[list[dict[str, Any]]]:
-    """One list of alert dicts per row (0..n_rows-1), most severe first, then the latest session first."""
+def collect(
+    batches: Iterable[AlertBatch],
+    n_rows: int,
+    shared: Iterable[AlertBatch] = (),
+    group: np.ndarray | None = None,
+) -> list[list[dict[str, Any]]]:
+    """One list of alert dicts per row (0..n_rows-1), most severe first, then the latest session first.
+
+    ``shared`` batches belong to groups (their ``rows`` are group positions) and join every row whose
+    ``group`` is that position, after the row's own alerts when severity and session tie. One sort of
+    all alerts (numpy), not one per row: the same order as sort_alerts on the row's own alerts followed
+    by its group's.
+    """
+    own = AlertBatch.concat(batches)
+    common = AlertBatch.concat(shared)
+    rows = own.rows
+    ids = np.arange(len(own), dtype=np.int64)
+    if len(common) and group is not None:
+        # Shared alert k (in order) goes to every row of its group: expand by the group's alert count.
+        by_group = np.argsort(common.rows, kind="stable")
+        counts = np.bincount(common.rows, minlength=int(max(group.max(initial=-1), common.rows.max())) + 1)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        group = np.asarray(group, dtype=np.int64)
+        per_row = counts[group]
+        target = np.repeat(np.arange(len(group), dtype=np.int64), per_row)
+        offset = np.arange(len(target), dtype=np.int64) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+        rows = np.concatenate([rows, target])
+        ids = np.concatenate([ids, len(own) + by_group[np.repeat(starts[group], per_row) + offset]])
+    pool = own.alerts + common.alerts
     out: list[list[dict[str, Any]]] = [[] for _ in range(n_rows)]
-    for batch in batches:
-        for r, a in zip(batch.rows.tolist(), batch.alerts, strict=True):
-            out[r].append(a)
-    for i, found in enumerate(out):
-        if len(found) > 1:
-            out[i] = sort_alerts(found)
+    if not len(rows):
+        return out
+    rank = np.array([SEVERITY_RANK[a["severity"]] for a in pool], dtype=np.int64)[ids]
+    session = np.array([a["session"] or 0 for a in pool], dtype=np.int64)[ids]
+    order = np.lexsort((ids, -session, rank, rows))
+    ordered = [pool[i] for i in ids[order].tolist()]
+    bounds = np.searchsorted(rows[order], np.arange(n_rows + 1))
+    for r in np.flatnonzero(np.diff(bounds)).tolist():
+        out[r] = ordered[bounds[r] : bounds[r + 1]]
     return out
 
 

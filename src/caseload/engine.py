@@ -386,7 +386,7 @@ select r.client_id, any_value(r.episode_id) as episode_id, r.gidx,
     arg_max({risk_value}, r.ord) filter (where {hit}) as risk_score,
     arg_max(r.session_number, r.ord) filter (where {hit}) as risk_sn
 from {self.base}
-group by r.client_id, coalesce(r.episode_id, ''), r.episode_id is null, r.gidx
+group by r.client_id, r.episode_id, r.gidx
 """
 
     def outcome(self, episodes: str) -> str:
@@ -400,43 +400,54 @@ group by r.client_id, coalesce(r.episode_id, ''), r.episode_id is null, r.gidx
         sign = f"(case measure {' '.join(sign_cases)} end)"
         rc = f"(case measure {' '.join(rc_cases)} end)" if rc_cases else "null::double"
         long_gap = int(self.config.long_gap_days)
+        keys = "client_id, episode_id, gidx, measure, rater"
+        same = " and ".join(f"f.{k} is not distinct from w.{k}" for k in keys.split(", "))
+        gap = "date_diff('day', prev_d, d)"
         return f"""
-with o as (
-    select r.client_id, any_value(r.episode_id) as episode_id, r.gidx, r.measure, r.rater,
-        count(*)::integer as sessions,
-        arg_min(r.session_number, r.ord) as first_sn,
-        arg_max(r.session_number, r.ord) as latest_sn,
-        min(r.session_date)::date as first_date,
-        max(r.session_date)::date as latest_date,
-        arg_min(r.total, r.ord) as first_score,
-        arg_max(r.total, r.ord) as latest_score,
-        -- one unordered list sorted afterwards: half the cost of three ordered list aggregates
-        list_sort(list(struct_pack(o := r.ord, t := r.total, n := r.session_number, d := r.session_date::date)))
-            as course
+with w as (
+    -- Each outcome rating beside the one before it in its course (ordered as list_sort orders the struct
+    -- (ord, total, session_number, date)): steps and gaps come from plain aggregates, with no list per course.
+    select r.client_id, r.episode_id, r.gidx, r.measure, r.rater, r.ord, r.total, r.session_number,
+        r.session_date::date as d,
+        row_number() over course as k,
+        lag(r.total) over course as prev_total,
+        lag(r.session_date::date) over course as prev_d,
+        lead(r.ord) over course is not null as has_next
     from {self.base}
     where r.measure in {_in_list(self.outcome_codes)}
-    group by r.client_id, coalesce(r.episode_id, ''), r.episode_id is null, r.gidx, r.measure, r.rater
+    window course as (partition by r.client_id, r.episode_id, r.gidx, r.measure, r.rater
+        order by r.ord, r.total, r.session_number, r.session_date::date)
 ),
-c as (
-    select * exclude (course),
-        list_transform(course, lambda x: x.t) as scores,
-        list_transform(course, lambda x: x.n) as sns,
-        list_transform(course, lambda x: x.d) as ds
-    from o
-),
-g as (
-    select *,
+o as (
+    select client_id, any_value(episode_id) as episode_id, gidx, measure, rater,
+        count(*)::integer as sessions,
+        arg_min(session_number, ord) as first_sn,
+        arg_max(session_number, ord) as latest_sn,
+        min(d) as first_date,
+        max(d) as latest_date,
+        arg_min(total, ord) as first_score,
+        arg_max(total, ord) as latest_score,
         -- A sudden loss needs criteria 1 and 2 between ratings 2..n-1 (suddengains never tests the first
         -- or last interval); only episodes with such a step are screened further (alerts.py) and tested.
-        list_bool_or(list_transform(range(2, len(scores) - 1), lambda i:
-            -{sign} * (scores[i + 1] - scores[i]) >= {rc} - 1e-9
-            and abs(scores[i + 1] - scores[i]) >= {float(self.config.sudden_loss_pct)} * abs(scores[i]) - 1e-9))
+        bool_or(k >= 3 and has_next
+            and -{sign} * (total - prev_total) >= {rc} - 1e-9
+            and abs(total - prev_total) >= {float(self.config.sudden_loss_pct)} * abs(prev_total) - 1e-9)
             as worst_step,
-        list_filter(
-            list_transform(range(2, len(ds) + 1),
-                lambda i: struct_pack(i := i, g := date_diff('day', ds[i - 1], ds[i]))),
-            lambda x: x.g > {long_gap}) as long_gaps
-    from c
+        arg_max({gap}, k) filter (where {gap} > {long_gap}) as long_gap_days,
+        arg_max(session_number, k) filter (where {gap} > {long_gap}) as long_gap_sn
+    from w
+    group by client_id, episode_id, gidx, measure, rater
+),
+l as (
+    -- The whole course only where a sudden loss is possible (a few in a hundred).
+    select w.client_id, w.episode_id, w.gidx, w.measure, w.rater,
+        list(w.total order by w.k) as loss_scores, list(w.session_number order by w.k) as loss_sns
+    from w semi join (select {keys} from o where worst_step) f on {same}
+    group by w.client_id, w.episode_id, w.gidx, w.measure, w.rater
+),
+g as (
+    select o.*, l.loss_scores, l.loss_sns
+    from o left join l on {same.replace("f.", "o.").replace("w.", "l.")}
 ),
 p as (
     -- The client's own ratings drive a row; an episode with only collateral ratings uses the busiest rater.
@@ -444,11 +455,7 @@ p as (
     qualify row_number() over (
         partition by client_id, episode_id, gidx, measure order by rater = 'self' desc, sessions desc, rater) = 1
 )
-select p.* exclude (scores, sns, ds, worst_step, long_gaps, episode_id, gidx),
-    case when worst_step then scores end as loss_scores,
-    case when worst_step then sns end as loss_sns,
-    long_gaps[-1].g as long_gap_days,
-    sns[long_gaps[-1].i] as long_gap_sn,
+select p.* exclude (worst_step, episode_id, gidx),
     e.episode, e.ep_pos, e.min_sn, e.episode_label, e.episode_id, e.episode_source,
     e.active as episode_active, e.clinician_id, e.age_group, e.days_since_last
 from p join {episodes} e using (client_id, episode_key)
@@ -506,7 +513,7 @@ select r.client_id, any_value(r.episode_id) as episode_id, r.gidx,
     max(r.ord) as _ord
 from {self.base}
 where r.measure in {_in_list(self.alliance_codes)} and r.rater = 'self'
-group by r.client_id, coalesce(r.episode_id, ''), r.episode_id is null, r.gidx, r.measure
+group by r.client_id, r.episode_id, r.gidx, r.measure
 """
 
     def ratings(self) -> str:
@@ -602,19 +609,16 @@ def _assemble(
     judged, outcome_alerts = outcome_rules(rows, registry, config)
     rows = pd.concat([rows, judged], axis=1)
     # Episode-wide alerts (risk, alliance, missing alliance) repeat on each of the episode's measure rows.
-    own = collect(
+    alerts = collect(
         [
             outcome_alerts,
             suspicious_intake_alerts(rows, registry, config),
             *_row_alerts(rows, registry, config),
         ],
         len(rows),
+        shared=[episode_alerts],
+        group=pos,
     )
-    shared = collect([episode_alerts], len(ep))
-    alerts = [
-        (sort_alerts(mine + shared[e]) if mine else shared[e]) if shared[e] else mine
-        for mine, e in zip(own, pos.tolist(), strict=True)
-    ]
     rows["alerts"] = alerts
     rows["top_alert"] = [a[0]["message"] if a else None for a in alerts]
     rows["top_severity"] = [a[0]["severity"] if a else None for a in alerts]
