@@ -15,7 +15,7 @@ may not see, or a client page that shows a forbidden client. Target: no errors, 
 
 Loopback only; bounded in sessions (20), time (--duration, default 90 s) and pages per session.
 
-    python benchmarks/load_test.py [--sessions 20] [--duration 150] [--think 3,10] [--import-rows 300000]
+    python benchmarks/load_test.py [--sessions 20] [--duration 150] [--think 3,10] [--clients 3000] [--import-kind monthly|bulk]
 """
 
 from __future__ import annotations
@@ -66,7 +66,9 @@ def serve(db: str, port: int, import_file: str, trigger: str, done: str, deadlin
             report = run_import(con, Path(import_file), registry=load_measures(), actor="load-test")
             result = {
                 "seconds": time.time() - started,
+                "rows_read": report.rows_read,
                 "rows_imported": report.rows_imported,
+                "rows_duplicate": report.rows_duplicate,
                 "started": started,
             }
         except Exception as exc:  # noqa: BLE001 - reported to the driver
@@ -92,8 +94,14 @@ def serve(db: str, port: int, import_file: str, trigger: str, done: str, deadlin
 # ------------------------------------------------------------------ data
 
 
-def build_store(folder: Path, n_clients: int, import_rows: int) -> tuple[Path, Path, dict[str, list[str]]]:
-    """The practice's store (synthetic sample caseload), the users, and a large export to import later."""
+def build_store(
+    folder: Path, n_clients: int, import_kind: str, bulk_rows: int
+) -> tuple[Path, Path, dict[str, list[str]], int]:
+    """The practice's store (synthetic sample caseload), the users, and the export imported during the test.
+
+    ``monthly``: the practice's whole history exported again with 10% new clients (how EHR exports arrive:
+    mostly rows already stored). ``bulk``: ``bulk_rows`` rows of new clients of the same clinicians.
+    """
     import numpy as np
     import pandas as pd
     from argon2 import PasswordHasher  # noqa: F401 - production hashing stays on: sign-in cost is real
@@ -121,10 +129,21 @@ def build_store(folder: Path, n_clients: int, import_rows: int) -> tuple[Path, P
         users[name] = list(team)
     con.close()
 
-    # The export imported during the test: new clients of the same clinicians, canonical long layout.
+    export = folder / "export.csv"
+    if import_kind == "monthly":
+        new = generate_caseload(max(1, n_clients // 10), seed=12)
+        new["client_id"] = "N" + new["client_id"].astype(str)
+        index = {c: i for i, c in enumerate(sorted(new["clinician_id"].unique()))}
+        new["clinician_id"] = new["clinician_id"].map(lambda c: codes[index[c] % len(codes)])
+        history = ratings.copy()
+        history.attrs, new.attrs = {}, {}  # the generator's ground truth is not part of an export
+        export.write_bytes(sample_csv_bytes(pd.concat([history, new], ignore_index=True)))
+        return db, export, users, len(ratings) + len(new)
+
+    # bulk: new clients of the same clinicians, canonical long layout.
     rng = np.random.default_rng(5)
     per_client = 20  # 10 sessions x ORS/SRS
-    n = max(1, import_rows // per_client)
+    n = max(1, bulk_rows // per_client)
     client = np.repeat(np.arange(n), per_client)
     session = np.tile(np.repeat(np.arange(1, 11), 2), n)
     items = np.round(rng.uniform(0, 10, (len(client), 4)), 1)
@@ -142,9 +161,8 @@ def build_store(folder: Path, n_clients: int, import_rows: int) -> tuple[Path, P
     for k in range(4):
         frame[f"item_{k + 1}"] = items[:, k]
     frame["total"] = np.round(items.sum(axis=1), 1)
-    export = folder / "big_export.csv"
     frame.to_csv(export, index=False)
-    return db, export, users
+    return db, export, users, len(frame)
 
 
 def clients_by_clinician(db: Path) -> dict[str, list[str]]:
@@ -394,10 +412,14 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--duration", type=float, default=150.0, help="seconds of browsing (bounded)")
     parser.add_argument("--max-pages", type=int, default=60, help="pages per session at most")
-    parser.add_argument("--clients", type=int, default=600, help="clients in the practice's store")
+    parser.add_argument("--clients", type=int, default=3000, help="clients in the practice's store")
     parser.add_argument(
-        "--import-rows", type=int, default=300_000, help="rows of the export imported meanwhile"
+        "--import-kind",
+        choices=("monthly", "bulk"),
+        default="monthly",
+        help="monthly: the whole history again plus 10%% new clients; bulk: --bulk-rows rows of new clients",
     )
+    parser.add_argument("--bulk-rows", type=int, default=300_000, help="rows of a bulk import")
     parser.add_argument(
         "--import-after", type=float, default=40.0, help="seconds into browsing the import starts"
     )
@@ -424,10 +446,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="caseload-load-") as tmp:
         folder = Path(tmp)
         t0 = time.time()
-        db, export, users = build_store(folder, args.clients, args.import_rows)
+        db, export, users, export_rows = build_store(folder, args.clients, args.import_kind, args.bulk_rows)
         by_code = clients_by_clinician(db)
         print(
-            f"store: {args.clients} clients, {len(users) - 3} clinicians; export {args.import_rows:,} rows "
+            f"store: {args.clients} clients, {len(users) - 3} clinicians; {args.import_kind} export {export_rows:,} rows "
             f"(built in {time.time() - t0:.0f} s)",
             flush=True,
         )
@@ -538,7 +560,8 @@ def main() -> int:
     print(
         f"\n{len(sessions)} sessions over {args.duration:.0f} s on 127.0.0.1; import: "
         + (
-            f"{imported['rows_imported']:,} rows in {imported['seconds']:.1f} s"
+            f"{imported['rows_read']:,} rows read ({imported['rows_imported']:,} with new ratings, "
+            f"{imported['rows_duplicate']:,} already stored) in {imported['seconds']:.1f} s"
             if "seconds" in imported
             else imported.get("error", "?")
         )
@@ -556,8 +579,10 @@ def main() -> int:
     tracebacks = log.count("Traceback")
     if tracebacks:
         print(f"  server log: {tracebacks} traceback(s)")
-    ok = not errors and "seconds" in imported and rows[0]["p95"] < TARGET_P95
-    print(f"target (no errors, p95 < {TARGET_P95:.0f} s): {'met' if ok else 'NOT met'}")
+    ok = not errors and "seconds" in imported and bool(during) and rows[0]["p95"] < TARGET_P95
+    print(
+        f"target (no errors, pages served during the import, p95 < {TARGET_P95:.0f} s): {'met' if ok else 'NOT met'}"
+    )
     if args.json:
         Path(args.json).write_text(
             json.dumps(
