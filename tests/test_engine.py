@@ -234,3 +234,27 @@ def test_a_success_referenced_calibration_uses_only_episodes_that_improved(con, 
     a = band_at(registry["ORS"], 15.0, 3, calibration=everyone)
     b = band_at(registry["ORS"], 15.0, 3, calibration=improved)
     assert b.p50 > a.p50
+
+
+@pytest.mark.parametrize(
+    ("numbers", "expected"),
+    [([1, 2, 61, 62, 123], 5), ([1, 2, 3, 200], 4), ([5, 6, 130, 131], 4)],
+)
+def test_a_client_view_counts_each_session_number_of_the_episode_once(con, registry, numbers, expected):
+    """Numbers up to 123 are counted with bit masks, larger ones with count(distinct): both give the same."""
+    rows = []
+    for k, number in enumerate(numbers):
+        day = TODAY - timedelta(days=7 * (len(numbers) - k))
+        for measure, total in (("ORS", 20 + k), ("SRS", 37)):
+            rows.append(
+                {
+                    "client_id": "A",
+                    "session_date": day,
+                    "session_number": number,
+                    "measure": measure,
+                    "total": total,
+                }
+            )
+    put(con, rows)
+    detail = client_detail(con, registry, "A", today=TODAY, trajectory="default")
+    assert [e["episode_sessions"] for e in detail["episodes"]] == [expected]

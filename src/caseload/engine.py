@@ -291,12 +291,12 @@ def _evaluate(
     if clinician_id is not None:
         where.append("client_id in (select client_id from ratings where clinician_id = ?)")
         params.append(clinician_id)
-    source = _source(con, " and ".join(where), params)
+    source, small_numbers = _source(con, " and ".join(where), params)
     tag = uuid.uuid4().hex[:12]
     splits, ep_table = f"_splits_{tag}", f"_episodes_{tag}"
     con.execute(f"create temp table {splits} as {split_points_sql(source, rules)}", params)
     try:
-        q = _Queries(source, splits, registry, config)
+        q = _Queries(source, splits, registry, config, small_numbers)
         con.execute(f"create temp table {ep_table} as {q.episode_table(rules, today)}", params + params)
         episodes = con.execute(f"select * from {ep_table} order by ep_pos").df()
         outcome = con.execute(q.outcome(ep_table), params).df()
@@ -312,17 +312,35 @@ def _evaluate(
     return frame, {"ratings": ratings, "episodes": episodes, "calibrations": calibrations, "today": today}
 
 
-def _source(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> str:
-    """The ratings relation to read; session numbers filled by date rank only if the store lacks some."""
-    missing = con.execute(
-        f"select count(*) from ratings where ({where}) and session_number is null", params
-    ).fetchall()[0][0]
+def _source(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> tuple[str, bool]:
+    """The ratings relation to read (session numbers filled by date rank only if the store lacks some), and
+    whether every session number lies in 0..SMALL_SESSION_MAX (so sessions can be counted with bitmaps)."""
+    missing, large = con.execute(
+        f"select count(*) filter (where session_number is null), count(*) filter (where session_number < 0"
+        f" or session_number > {SMALL_SESSION_MAX}) from ratings where ({where})",
+        params,
+    ).fetchall()[0]
     if not missing:
-        return f"(select * from ratings where {where})"
+        return f"(select * from ratings where {where})", not large
     # Ratings stored without a session number are numbered by the rank of their date (as the importer does).
     return (
         f"(select * replace (coalesce(session_number, dense_rank() over (partition by client_id "
         f"order by session_date))::integer as session_number) from ratings where {where})"
+    ), False
+
+
+SMALL_SESSION_MAX = 123  # two 62-bit masks
+
+
+def _distinct_sessions(small_numbers: bool) -> str:
+    """SQL aggregate: distinct session numbers in the group. count(distinct) costs a hash table per group
+    (a third of the episode query); with session numbers 0..123 two bit masks give the same count."""
+    sn = "r.session_number"
+    if not small_numbers:
+        return f"count(distinct {sn})"
+    return (
+        f"(coalesce(bit_count(bit_or(case when {sn} between 0 and 61 then 1::bigint << {sn} end)), 0)"
+        f" + coalesce(bit_count(bit_or(case when {sn} between 62 and 123 then 1::bigint << ({sn} - 62) end)), 0))"
     )
 
 
@@ -336,8 +354,16 @@ _ORD = (
 class _Queries:
     """The engine's SQL over the store: episode, outcome and alliance aggregates in one pass each."""
 
-    def __init__(self, source: str, splits: str, registry: dict[str, Measure], config: AlertConfig):
+    def __init__(
+        self,
+        source: str,
+        splits: str,
+        registry: dict[str, Measure],
+        config: AlertConfig,
+        small_numbers: bool = False,
+    ):
         self.source, self.splits, self.registry, self.config = source, splits, registry, config
+        self.small_numbers = small_numbers
         self.outcome_codes = [c for c, m in registry.items() if m.kind == "outcome"]
         self.alliance_codes = [c for c, m in registry.items() if m.kind == "alliance"]
         self.base = (
@@ -373,7 +399,7 @@ select r.client_id, any_value(r.episode_id) as episode_id, r.gidx,
     min(r.session_date)::date as start_date,
     max(r.session_date)::date as end_date,
     min(r.session_number) as min_sn,
-    count(distinct r.session_number)::integer as episode_sessions,
+    {_distinct_sessions(self.small_numbers)}::integer as episode_sessions,
     arg_max(r.clinician_id, r.ord) as clinician_id,
     arg_max(r.age_group, r.ord) filter (where r.age_group is not null) as age_group,
     max(r.session_number) filter (where r.measure in {outcome_in} and r.rater = 'self') as last_outcome_sn,
