@@ -1,8 +1,8 @@
-"""Caseload's Streamlit entry point: page config and navigation; every page lives in pages/."""
+"""Caseload's Streamlit entry point: page config and navigation; every page lives in views/."""
 
 import streamlit as st
 
-from pages._auth import account_box, current_viewer, sign_in_page
+from views._auth import account_box, current_viewer, sign_in_page
 
 st.set_page_config(page_title="Caseload", page_icon=":material/monitoring:", layout="wide")
 
@@ -15,28 +15,28 @@ account_box(viewer)
 
 pages = [
     st.Page(
-        "pages/caseload.py", title="Caseload", icon=":material/groups:", url_path="caseload", default=True
+        "views/caseload.py", title="Caseload", icon=":material/groups:", url_path="caseload", default=True
     ),
-    st.Page("pages/client.py", title="Client", icon=":material/person:", url_path="client"),
-    # url_path is the file's stem: a deep link whose path matches no file in pages/ first shows "Page not found".
+    st.Page("views/client.py", title="Client", icon=":material/person:", url_path="client"),
+    # url_path is the file's stem: a deep link whose path matches no file in views/ first shows "Page not found".
     st.Page(
-        "pages/print_summary.py",
+        "views/print_summary.py",
         title="Print summary",
         icon=":material/print:",
         url_path="print_summary",
         visibility="hidden",
     ),
-    st.Page("pages/import_data.py", title="Import", icon=":material/upload_file:", url_path="import"),
+    st.Page("views/import_data.py", title="Import", icon=":material/upload_file:", url_path="import"),
     st.Page(
-        "pages/supervision.py",
+        "views/supervision.py",
         title="Supervision",
         icon=":material/supervisor_account:",
         url_path="supervision",
     ),
-    st.Page("pages/measures.py", title="Measures & about", icon=":material/info:", url_path="measures"),
+    st.Page("views/measures.py", title="Measures & about", icon=":material/info:", url_path="measures"),
 ]
 if viewer.is_admin:  # importing writes every clinician's data; the audit trail is for admins
-    pages.append(st.Page("pages/audit.py", title="Audit trail", icon=":material/policy:", url_path="audit"))
+    pages.append(st.Page("views/audit.py", title="Audit trail", icon=":material/policy:", url_path="audit"))
 else:
     pages = [p for p in pages if p.url_path != "import"]
 st.navigation(pages).run()

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def client_page(client_id: str) -> AppTest:
         at = AppTest.from_file(app, default_timeout=120)
-        at.switch_page("pages/client.py")
+        at.switch_page("views/client.py")
         at.query_params["client"] = client_id
         return at
 

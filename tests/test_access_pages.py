@@ -25,8 +25,8 @@ from caseload.store import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-TOKEN_KEY = "caseload_session_token"  # pages/_auth.py
-PAGES = sorted(p.name for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+TOKEN_KEY = "caseload_session_token"  # views/_auth.py
+PAGES = sorted(p.name for p in (ROOT / "views").glob("*.py") if not p.name.startswith("_"))
 ADMIN_ONLY = {"import_data.py", "audit.py"}
 PASSWORD = "correct horse battery"
 
@@ -102,7 +102,7 @@ def _found(text: str, codes: set[str]) -> set[str]:
 
 def _open(at: AppTest, page: str, query: dict[str, str]) -> AppTest:
     at.run()  # the app's navigation for this user is built on the first run
-    at.switch_page(f"pages/{page}")
+    at.switch_page(f"views/{page}")
     for key, value in query.items():
         at.query_params[key] = value
     return at.run()
@@ -145,7 +145,7 @@ def test_import_and_audit_pages_are_not_reachable_for_clinicians(practice, monke
     db, _ = practice
     at = _session(db, "ann", monkeypatch).run()
     with pytest.raises(ValueError):
-        at.switch_page(f"pages/{page}")
+        at.switch_page(f"views/{page}")
 
 
 def test_the_search_finds_other_clinicians_clients_when_the_admin_looks(practice, monkeypatch, downloads):

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGE = "pages/import_data.py"
+PAGE = "views/import_data.py"
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def _all_text(at: AppTest) -> str:
 
 def _ratings_shown(at: AppTest) -> int:
     """Ratings in the store, read through the page's own cached connection (the file is locked by it)."""
-    from pages._shared import get_connection
+    from views._shared import get_connection
 
     return get_connection().execute("select count(*) from ratings").fetchall()[0][0]
 

@@ -68,7 +68,7 @@ def test_a_clinician_sees_only_their_own_caseload(team_db, monkeypatch):
 def test_a_clinician_cannot_open_another_clinicians_client(team_db, monkeypatch):
     other = sorted(_clients_of(team_db, "T02") - _clients_of(team_db, "T01"))[0]
     at = _signed_in(team_db, "ann", monkeypatch)
-    at.switch_page("pages/client.py")
+    at.switch_page("views/client.py")
     at.query_params["client"] = other
     at.run()
     assert not at.exception
@@ -79,7 +79,7 @@ def test_a_clinician_cannot_open_another_clinicians_client(team_db, monkeypatch)
 
 def test_a_supervisor_compares_only_the_clinicians_they_supervise(team_db, monkeypatch):
     at = _signed_in(team_db, "sue", monkeypatch)
-    at.switch_page("pages/supervision.py").run()
+    at.switch_page("views/supervision.py").run()
     assert not at.exception
     clinicians = set(at.dataframe[0].value["Clinician"]) - {"Whole team"}
     assert clinicians == {"T01", "T02"}
@@ -88,7 +88,7 @@ def test_a_supervisor_compares_only_the_clinicians_they_supervise(team_db, monke
 def test_viewing_a_client_is_recorded_in_the_audit_trail(team_db, monkeypatch):
     mine = sorted(_clients_of(team_db, "T01"))[0]
     at = _signed_in(team_db, "ann", monkeypatch)
-    at.switch_page("pages/client.py")
+    at.switch_page("views/client.py")
     at.query_params["client"] = mine
     at.run()
     assert not at.exception

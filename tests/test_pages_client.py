@@ -42,7 +42,7 @@ def _open(db: Path, monkeypatch, client: str | None = None, **params: str) -> Ap
     monkeypatch.setenv("CASELOAD_DB", str(db))
     monkeypatch.delenv("CASELOAD_MEASURES", raising=False)
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/client.py")
+    at.switch_page("views/client.py")
     if client is not None:
         at.query_params["client"] = client
     for key, value in params.items():

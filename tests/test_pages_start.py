@@ -39,7 +39,7 @@ def test_an_empty_store_opens_on_a_start_screen_offering_sample_data_and_import(
     assert links[0].proto.page.endswith("import")
 
 
-@pytest.mark.parametrize("page", ["pages/client.py", "pages/supervision.py"])
+@pytest.mark.parametrize("page", ["views/client.py", "views/supervision.py"])
 def test_other_pages_of_an_empty_store_show_the_same_start_screen_not_an_error(app, page):
     at = app.run()
     at.switch_page(page).run()
@@ -50,7 +50,7 @@ def test_other_pages_of_an_empty_store_show_the_same_start_screen_not_an_error(a
 
 def test_measures_page_lists_every_measure_with_its_sources_and_licence(app, registry):
     at = app.run()
-    at.switch_page("pages/measures.py").run()
+    at.switch_page("views/measures.py").run()
     assert not at.exception
     assert at.title[0].value == "Measures & about"
     table = at.dataframe[0].value
@@ -67,7 +67,7 @@ def test_measures_page_lists_every_measure_with_its_sources_and_licence(app, reg
 
 def test_measures_page_says_where_the_store_is_and_how_to_choose_another(app, tmp_path):
     at = app.run()
-    at.switch_page("pages/measures.py").run()
+    at.switch_page("views/measures.py").run()
     text = _texts(at)
     assert str(tmp_path / "store.duckdb") in text
     assert "--db" in text and "CASELOAD_DB" in text
@@ -83,7 +83,7 @@ def test_a_measures_file_from_the_environment_is_used_and_named(app, monkeypatch
     )
     monkeypatch.setenv("CASELOAD_MEASURES", str(extra))
     at = app.run()
-    at.switch_page("pages/measures.py").run()
+    at.switch_page("views/measures.py").run()
     assert not at.exception
     table = at.dataframe[0].value.set_index("Code")
     assert table.loc["HAMD", "Clinical cutoff"] == "19.9"

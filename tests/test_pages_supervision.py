@@ -36,7 +36,7 @@ def _open(db: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("CASELOAD_DB", str(db))
     monkeypatch.delenv("CASELOAD_MEASURES", raising=False)
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/supervision.py")
+    at.switch_page("views/supervision.py")
     return at.run()
 
 

@@ -54,7 +54,7 @@ def _texts(at: AppTest) -> str:
 def test_the_client_page_lists_the_guide_with_a_checkbox_per_prompt(sample_db, risk_client, monkeypatch):
     client_id, detail = risk_client
     guide = discussion_guide(detail, load_measures())
-    at = _open(sample_db, monkeypatch, "pages/client.py", client=client_id)
+    at = _open(sample_db, monkeypatch, "views/client.py", client=client_id)
     assert not at.exception
     boxes = [c for c in at.checkbox if c.key and c.key.startswith("guide_")]
     assert [c.label for c in boxes] == [p.clinician for p in guide]
@@ -77,7 +77,7 @@ def test_the_print_view_shows_the_summary_with_the_chosen_topics_and_no_identifi
     at = _open(
         sample_db,
         monkeypatch,
-        "pages/print_summary.py",
+        "views/print_summary.py",
         client=client_id,
         prompts=",".join(p.id for p in chosen),
     )
@@ -98,12 +98,12 @@ def test_the_print_view_shows_the_summary_with_the_chosen_topics_and_no_identifi
 
 
 def test_the_print_view_without_a_client_says_where_to_start(sample_db, monkeypatch):
-    at = _open(sample_db, monkeypatch, "pages/print_summary.py")
+    at = _open(sample_db, monkeypatch, "views/print_summary.py")
     assert not at.exception
     assert "Open this view from a client's page" in at.info[0].value
 
 
 def test_the_print_view_of_an_unknown_client_says_so(sample_db, monkeypatch):
-    at = _open(sample_db, monkeypatch, "pages/print_summary.py", client="NOBODY")
+    at = _open(sample_db, monkeypatch, "views/print_summary.py", client="NOBODY")
     assert not at.exception
     assert "There is no client “NOBODY”" in at.warning[0].value

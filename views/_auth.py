@@ -12,7 +12,7 @@ import streamlit as st
 
 from caseload import audit, auth
 from caseload.access import Viewer, viewer_for
-from pages._shared import get_connection
+from views._shared import get_connection
 
 TOKEN_KEY = "caseload_session_token"
 AUDITED_KEY = "caseload_audited"

@@ -17,7 +17,7 @@ from caseload.guide import DOMAIN_TITLES, PATTERN_DESCRIPTIONS, SECTION_TITLES, 
 from caseload.measures import Measure
 from caseload.reports.client_summary import client_summary_pdf
 
-PRINT_PAGE = "pages/print_summary.py"
+PRINT_PAGE = "views/print_summary.py"
 PAPERS = {"A4": "A4", "US Letter": "Letter"}
 
 
@@ -99,7 +99,7 @@ def render_guide_panel(
 
 def _audit_download(viewer: Any, client_id: str) -> None:
     from caseload.audit import AuditError
-    from pages._auth import audit_action
+    from views._auth import audit_action
 
     try:
         audit_action(viewer, "print", client_id=client_id)

@@ -25,9 +25,9 @@ from caseload.store import DB_ENV, StoreError, connect, default_db_path
 from caseload.views import most_urgent_first
 
 MEASURES_ENV = "CASELOAD_MEASURES"
-IMPORT_PAGE = "pages/import_data.py"
-CASELOAD_PAGE = "pages/caseload.py"
-CLIENT_PAGE = "pages/client.py"
+IMPORT_PAGE = "views/import_data.py"
+CASELOAD_PAGE = "views/caseload.py"
+CLIENT_PAGE = "views/client.py"
 SAMPLE_CLIENTS = 40
 
 

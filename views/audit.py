@@ -8,8 +8,8 @@ import streamlit as st
 
 from caseload import audit
 from caseload.safety import download_name, neutralise_frame
-from pages._auth import audit_once, require_viewer
-from pages._shared import get_connection
+from views._auth import audit_once, require_viewer
+from views._shared import get_connection
 
 viewer = require_viewer()
 st.title("Audit trail")

@@ -14,8 +14,8 @@ from caseload.views import (
     filter_caseload,
     status_filter_label,
 )
-from pages._auth import audit_once, require_viewer
-from pages._shared import (
+from views._auth import audit_once, require_viewer
+from views._shared import (
     CLIENT_PAGE,
     caseload_columns,
     clinicians,

@@ -23,9 +23,9 @@ from caseload.views import (
     ratings_frame,
     session_table,
 )
-from pages._auth import audit_once, require_viewer
-from pages._guide_panel import render_guide_panel
-from pages._shared import (
+from views._auth import audit_once, require_viewer
+from views._guide_panel import render_guide_panel
+from views._shared import (
     client_detail,
     client_ids,
     get_connection,
@@ -287,6 +287,6 @@ st.dataframe(table, hide_index=True, width="stretch", key="session_table")
 
 # --- preparing the session ------------------------------------------------------------------------------
 # The discussion guide (caseload.guide) with checkboxes; the ticked prompts go into the one-page client
-# summary (PDF download and print view), built by pages/_guide_panel.py.
+# summary (PDF download and print view), built by views/_guide_panel.py.
 st.subheader("Prepare the next session")
 render_guide_panel(detail, registry, episode=episode["episode"], viewer=viewer)

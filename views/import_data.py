@@ -12,8 +12,8 @@ from caseload.ingest import ImportError_, import_file, preview_file, rejected_ro
 from caseload.ingest.privacy import KIND_LABELS
 from caseload.safety import UnsafeUpload, check_upload, display_name, download_name, neutralise_frame
 from caseload.store import imports
-from pages._auth import account_box, audit_action, require_viewer
-from pages._shared import get_connection, get_registry
+from views._auth import account_box, audit_action, require_viewer
+from views._shared import get_connection, get_registry
 
 FILE_TYPES = ["csv", "txt", "tsv", "xlsx", "xlsm", "ods", "xls"]
 NONE = "(none)"

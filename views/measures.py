@@ -7,8 +7,8 @@ import streamlit as st
 
 from caseload import __version__
 from caseload.store import counts
-from pages._auth import require_viewer
-from pages._shared import db_path, get_connection, get_registry, measures_file
+from views._auth import require_viewer
+from views._shared import db_path, get_connection, get_registry, measures_file
 
 viewer = require_viewer()
 st.title("Measures & about")

@@ -9,8 +9,8 @@ import streamlit as st
 
 from caseload.audit import AuditError
 from caseload.reports.client_summary import client_chart, summary_content
-from pages._auth import audit_once, require_viewer
-from pages._shared import client_detail, get_connection, get_registry
+from views._auth import audit_once, require_viewer
+from views._shared import client_detail, get_connection, get_registry
 
 PRINT_CSS = """
 <style>
@@ -56,7 +56,7 @@ st.markdown(PRINT_CSS % {"paper": paper}, unsafe_allow_html=True)
 
 if not client:
     st.info("Open this view from a client's page (Prepare the next session → Open the print view).")
-    st.page_link("pages/client.py", label="Go to the Client page", icon=":material/person:")
+    st.page_link("views/client.py", label="Go to the Client page", icon=":material/person:")
     st.stop()
 detail = client_detail(con, registry, client, viewer)
 if detail is None or not detail.get("episodes"):

@@ -7,8 +7,8 @@ import streamlit as st
 from caseload.reports.excel import caseload_workbook
 from caseload.supervision import MIN_N, TOO_FEW, clients_to_discuss, clinician_summary, summary_table
 from caseload.views import caseload_table
-from pages._auth import audit_action, audit_once, require_viewer
-from pages._shared import (
+from views._auth import audit_action, audit_once, require_viewer
+from views._shared import (
     CLIENT_PAGE,
     caseload_columns,
     get_connection,

@@ -1,7 +1,7 @@
 """The one-page client feedback summary: the client's own scores in plain words, to go through together.
 
 The content (``summary_content``) is built once and drawn twice: as a PDF here, and as the browser print
-view (pages/print_summary.py), so both say the same thing. Rules the content keeps:
+view (views/print_summary.py), so both say the same thing. Rules the content keeps:
 
 * the client code is the only identifier: no clinician code, no names, no session dates (dates of care
   count as identifiers under HIPAA's Safe Harbor rule, so sessions are numbered instead);
