@@ -258,3 +258,18 @@ def test_a_client_view_counts_each_session_number_of_the_episode_once(con, regis
     put(con, rows)
     detail = client_detail(con, registry, "A", today=TODAY, trajectory="default")
     assert [e["episode_sessions"] for e in detail["episodes"]] == [expected]
+
+
+def test_the_overview_leaves_the_garbage_collector_as_it_found_it(con, registry):
+    import gc
+
+    put(con, series("A", "ORS", [15, 18, 20]) + series("A", "SRS", [37, 30, 38]))
+    assert gc.isenabled()
+    assert not overview(con, registry).empty
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        overview(con, registry)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
