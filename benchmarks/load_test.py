@@ -432,7 +432,10 @@ def main() -> int:
         "--import-after", type=float, default=40.0, help="seconds into browsing the import starts"
     )
     parser.add_argument(
-        "--import-window", type=float, default=60.0, help="seconds during which imports run back to back"
+        "--import-window",
+        type=float,
+        default=0.0,
+        help="seconds during which imports run back to back (0: one import; 60 is a stress test)",
     )
     parser.add_argument("--arrival", type=float, default=20.0, help="sessions start within this many seconds")
     parser.add_argument(
