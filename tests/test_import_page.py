@@ -243,3 +243,21 @@ def test_every_example_export_imports_through_the_page_in_a_real_browser(chromiu
                 assert imported == exp["rows_imported"] + ambiguous - (rejected - exp["rows_rejected"])
             page.screenshot(path=str(ARTIFACTS / f"import_{path.stem}.png"))
         browser.close()
+
+
+def test_every_stored_rating_can_be_exported_from_the_page_and_reimported(page, shared_data, registry):
+    from caseload.ingest import import_file
+    from caseload.store import connect
+
+    at, _db = page
+    _upload(at, shared_data / "exports" / "caseload_export_2026-03.csv")
+    at.button(key="do_import").click().run()
+    at.button(key="export_prepare").click().run()
+    assert not at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download 245 ratings (CSV)" in labels
+    payload, suffix, n = at.session_state["export_file"]
+    assert (suffix, n) == ("csv", 245)
+    fresh = connect(":memory:")
+    report = import_file(fresh, payload, file_name="caseload_ratings.csv", registry=registry)
+    assert (report.rows_imported, report.rows_rejected) == (245, 0)

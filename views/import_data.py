@@ -346,3 +346,33 @@ else:
             st.cache_data.clear()
             st.toast(f"Import #{choice} undone: {removed:,} ratings removed.", icon=":material/undo:")
             st.rerun()
+
+st.subheader("Export every rating")
+st.caption(
+    "Every stored rating in Caseload's own long layout (client, clinician, episode, age group, date, session, "
+    "measure, rater, items, total). Importing this file into an empty Caseload reproduces the same caseload. "
+    "Text that a spreadsheet would run as a formula is neutralised."
+)
+e1, e2 = st.columns([1, 3])
+export_format = e1.radio("Format", ["CSV", "Excel"], horizontal=True, key="export_format")
+if e2.button("Prepare the export", icon=":material/database:", key="export_prepare"):
+    from caseload.export import export_csv_bytes, export_frame, export_xlsx_bytes
+
+    everything = export_frame(con)
+    suffix = "csv" if export_format == "CSV" else "xlsx"
+    payload = export_csv_bytes(everything) if suffix == "csv" else export_xlsx_bytes(everything)
+    st.session_state["export_file"] = (payload, suffix, len(everything))
+    audit_action(viewer, "export", what="all_ratings", format=suffix, ratings=len(everything))
+if "export_file" in st.session_state:
+    payload, suffix, n_ratings = st.session_state["export_file"]
+    st.download_button(
+        f"Download {n_ratings:,} ratings ({suffix.upper()})",
+        data=payload,
+        file_name=f"caseload_ratings.{suffix}",
+        mime="text/csv"
+        if suffix == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        on_click="ignore",
+        icon=":material/download:",
+        key="export_download",
+    )
