@@ -577,12 +577,18 @@ def main() -> int:
     print(f"\n{len(sessions)} sessions over {args.duration:.0f} s on 127.0.0.1")
     if done_ok:
         first = done_ok[0]
-        print(
-            f"imports: {len(done_ok)} back to back over {sum(i['seconds'] for i in done_ok):.0f} s, each "
-            f"{first['rows_read']:,} rows ({min(i['seconds'] for i in done_ok):.1f}-"
-            f"{max(i['seconds'] for i in done_ok):.1f} s; the first added {first['rows_imported']:,} rows "
-            "of new ratings, the others found every row already stored)"
-        )
+        if len(done_ok) == 1:
+            print(
+                f"import: {first['rows_read']:,} rows in {first['seconds']:.1f} s ({first['rows_imported']:,} "
+                f"with new ratings, {first['rows_duplicate']:,} already stored)"
+            )
+        else:
+            print(
+                f"imports: {len(done_ok)} back to back over {sum(i['seconds'] for i in done_ok):.0f} s, each "
+                f"{first['rows_read']:,} rows ({min(i['seconds'] for i in done_ok):.1f}-"
+                f"{max(i['seconds'] for i in done_ok):.1f} s; the first added {first['rows_imported']:,} rows "
+                "of new ratings, the others found every row already stored)"
+            )
     for problem in import_errors:
         print(f"  import error: {problem}")
     print(
