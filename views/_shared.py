@@ -284,3 +284,15 @@ def sample_notice(con: duckdb.DuckDBPyConnection) -> None:
         )
     if st.session_state.pop("sample_loaded", False):
         st.toast("Sample caseload loaded: synthetic clients, not real people.", icon=":material/science:")
+
+
+def open_data_page(title: str, viewer: Viewer) -> tuple[duckdb.DuckDBPyConnection, dict[str, Measure]]:
+    """A client-data page's title, connection and registry; an empty store shows the start screen and stops."""
+    st.title(title)
+    con = get_connection()
+    registry = get_registry()
+    if store_is_empty(con):
+        show_start_screen(con, registry, viewer)
+        st.stop()
+    sample_notice(con)
+    return con, registry

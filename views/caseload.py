@@ -19,12 +19,8 @@ from views._shared import (
     CLIENT_PAGE,
     caseload_columns,
     clinicians,
-    get_connection,
-    get_registry,
+    open_data_page,
     overview,
-    sample_notice,
-    show_start_screen,
-    store_is_empty,
     table_height,
 )
 
@@ -32,13 +28,7 @@ PAGE_SIZE = 500
 ALL = "All clinicians"
 
 viewer = require_viewer()
-st.title("Caseload")
-con = get_connection()
-registry = get_registry()
-if store_is_empty(con):
-    show_start_screen(con, registry, viewer)
-    st.stop()
-sample_notice(con)
+con, registry = open_data_page("Caseload", viewer)
 
 team = clinicians(con, viewer)
 top = st.columns([2, 2, 2])

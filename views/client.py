@@ -28,25 +28,15 @@ from views._guide_panel import render_guide_panel
 from views._shared import (
     client_detail,
     client_ids,
-    get_connection,
-    get_registry,
-    sample_notice,
+    open_data_page,
     show_chart,
-    show_start_screen,
-    store_is_empty,
 )
 
 MANY_CLIENTS = 5000  # above this a text box replaces the drop-down (sending every code each rerun is slow)
 ALLIANCE_MARKED = ("alliance_drop",)
 
 viewer = require_viewer()
-st.title("Client")
-con = get_connection()
-registry = get_registry()
-if store_is_empty(con):
-    show_start_screen(con, registry, viewer)
-    st.stop()
-sample_notice(con)
+con, registry = open_data_page("Client", viewer)
 
 ids = client_ids(con, viewer)
 known = set(ids)

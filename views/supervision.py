@@ -11,23 +11,13 @@ from views._auth import audit_action, audit_once, require_viewer
 from views._shared import (
     CLIENT_PAGE,
     caseload_columns,
-    get_connection,
-    get_registry,
+    open_data_page,
     overview,
-    sample_notice,
-    show_start_screen,
-    store_is_empty,
     table_height,
 )
 
 viewer = require_viewer()
-st.title("Supervision")
-con = get_connection()
-registry = get_registry()
-if store_is_empty(con):
-    show_start_screen(con, registry, viewer)
-    st.stop()
-sample_notice(con)
+con, registry = open_data_page("Supervision", viewer)
 
 frame = overview(con, registry, viewer)
 audit_once(viewer, "view_supervision")

@@ -16,20 +16,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from caseload import store
 from caseload.access import Viewer
 from caseload.episodes import episode_ratings
 from caseload.safety import neutralise_cell
 
-BASE_COLUMNS = [
-    "client_id",
-    "clinician_id",
-    "episode_id",
-    "age_group",
-    "session_date",
-    "session_number",
-    "measure",
-    "rater",
-]
+BASE_COLUMNS = store.RATING_COLUMNS[: store.RATING_COLUMNS.index("rater") + 1]  # client_id .. rater
 TEXT_COLUMNS = ("client_id", "clinician_id", "episode_id", "age_group", "measure", "rater")
 
 
