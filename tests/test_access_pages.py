@@ -173,3 +173,7 @@ def test_an_expired_or_forged_session_shows_only_the_sign_in_form(practice, monk
     assert not at.exception
     assert [t.value for t in at.title] == ["Sign in to Caseload"]
     assert not _found(_everything_sent(at, downloads), set().union(*clients.values()))
+
+
+def test_the_sweep_covers_the_client_data_pages():
+    assert {"caseload.py", "client.py", "supervision.py"} <= set(PAGES)  # a moved folder must not empty it
