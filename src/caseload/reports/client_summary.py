@@ -456,23 +456,7 @@ def vector_chart(course: Course) -> ScoreChart:
 def _table(
     pdf: Any, header: list[str], rows: list[list[str]], widths: tuple[float, ...], size: float
 ) -> None:
-    from fpdf.fonts import FontFace
-
-    pdf.set_font(P.FONT, "", size)
-    pdf.set_fill_color(255, 255, 255)  # fpdf2 paints body cells with the current fill colour
-    with pdf.table(
-        col_widths=widths,
-        width=sum(widths),
-        align="LEFT",
-        text_align="LEFT",
-        line_height=size * 0.47,
-        headings_style=FontFace(emphasis="BOLD", fill_color=P.SHADE),
-        borders_layout="HORIZONTAL_LINES",
-        padding=(0.6, 1.2),
-    ) as table:
-        table.row(header)
-        for r in rows:
-            table.row(r)
+    P.ruled_table(pdf, header, rows, widths, size)
 
 
 def _draw(content: SummaryContent, paper: str, scale: float) -> tuple[bytes, int, float]:

@@ -261,23 +261,7 @@ def _cover(
 def _simple_table(
     pdf: Any, header: list[str], rows: list[list[str]], widths: tuple[float, ...], size: float
 ) -> None:
-    from fpdf.fonts import FontFace
-
-    pdf.set_font(P.FONT, "", size)
-    pdf.set_fill_color(255, 255, 255)
-    with pdf.table(
-        col_widths=widths,
-        width=sum(widths),
-        align="LEFT",
-        text_align="LEFT",
-        line_height=size * 0.46,
-        headings_style=FontFace(emphasis="BOLD", fill_color=P.SHADE),
-        borders_layout="HORIZONTAL_LINES",
-        padding=(0.5, 1),
-    ) as table:
-        table.row(header)
-        for r in rows:
-            table.row(r)
+    P.ruled_table(pdf, header, rows, widths, size, line_factor=0.46, padding=(0.5, 1))
 
 
 class _Flow:

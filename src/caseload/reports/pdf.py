@@ -162,3 +162,32 @@ def checkbox_list(pdf: FPDF, items: list[str], size: float = 10, indent: float =
         pdf.multi_cell(
             pdf.w - pdf.r_margin - pdf.l_margin - indent, line, text, new_x="LMARGIN", new_y="NEXT"
         )
+
+
+def ruled_table(
+    pdf: FPDF,
+    header: list[str],
+    rows: list[list[str]],
+    widths: tuple[float, ...],
+    size: float,
+    line_factor: float = 0.47,
+    padding: tuple[float, float] = (0.6, 1.2),
+) -> None:
+    """A left-aligned table with a shaded bold header and horizontal rules only, as both PDFs use."""
+    from fpdf.fonts import FontFace
+
+    pdf.set_font(FONT, "", size)
+    pdf.set_fill_color(255, 255, 255)  # fpdf2 paints body cells with the current fill colour
+    with pdf.table(
+        col_widths=widths,
+        width=sum(widths),
+        align="LEFT",
+        text_align="LEFT",
+        line_height=size * line_factor,
+        headings_style=FontFace(emphasis="BOLD", fill_color=SHADE),
+        borders_layout="HORIZONTAL_LINES",
+        padding=padding,
+    ) as table:
+        table.row(header)
+        for r in rows:
+            table.row(r)
