@@ -53,7 +53,7 @@ DOMAIN_TITLES = {
 
 # Alert rules (from caseload.alerts) and patterns (found here), most pressing first. A prompt's triggers
 # are sorted in this order, and data and question prompts follow it.
-ALERT_RULES = (
+TRIGGERS = (
     "risk_item",
     "off_track",
     "reliable_deterioration",
@@ -63,35 +63,18 @@ ALERT_RULES = (
     "alliance_below_cutoff",
     "alliance_drop",
     "low_alliance_item",
+    "alliance_high_then_falling",
+    "alliance_ceiling",
+    "high_intake",
     "suspicious_intake",
     "long_gap",
     "missing_alliance",
+    "good_progress",
+    "review",
 )
 PATTERNS = ("alliance_high_then_falling", "alliance_ceiling", "high_intake", "good_progress", "review")
-TRIGGER_ORDER = {
-    name: rank
-    for rank, name in enumerate(
-        (
-            "risk_item",
-            "off_track",
-            "reliable_deterioration",
-            "at_risk",
-            "sudden_loss",
-            "no_reliable_change",
-            "alliance_below_cutoff",
-            "alliance_drop",
-            "low_alliance_item",
-            "alliance_high_then_falling",
-            "alliance_ceiling",
-            "high_intake",
-            "suspicious_intake",
-            "long_gap",
-            "missing_alliance",
-            "good_progress",
-            "review",
-        )
-    )
-}
+ALERT_RULES = tuple(name for name in TRIGGERS if name not in PATTERNS)
+TRIGGER_ORDER = {name: rank for rank, name in enumerate(TRIGGERS)}
 PATTERN_DESCRIPTIONS = {
     "alliance_ceiling": "Alliance rated at or next to the top of the scale in every session",
     "alliance_high_then_falling": "Alliance high at first, then falling while still above the cutoff",

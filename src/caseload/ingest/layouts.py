@@ -807,21 +807,22 @@ def _values_are_raters(values: list[str]) -> bool:
     return bool(values) and all(v.strip().lower() in RATER_VALUES for v in values)
 
 
+# The mapping keys that each name one column of the file (scores are mapped separately).
+ROLE_KEYS = (
+    "client_id",
+    "clinician_id",
+    "episode_id",
+    "age_group",
+    "rater",
+    "session_date",
+    "session_number",
+    "measure_column",
+)
+
+
 def referenced_columns(mapping: dict[str, Any]) -> list[str]:
     """Every column a mapping reads, for checking it against a file's header."""
-    cols = [
-        mapping.get(k)
-        for k in (
-            "client_id",
-            "clinician_id",
-            "episode_id",
-            "age_group",
-            "rater",
-            "session_date",
-            "session_number",
-            "measure_column",
-        )
-    ]
+    cols = [mapping.get(k) for k in ROLE_KEYS]
     cols += _score_columns(mapping)
     for entry in mapping.get("measures", []):
         cols += [entry.get("skip"), entry.get("session_date")]

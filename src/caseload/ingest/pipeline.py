@@ -27,7 +27,7 @@ from caseload import audit
 from caseload.access import LOCAL_USER
 from caseload.backup import backup_store
 from caseload.ingest import load
-from caseload.ingest.layouts import Header, Recognition, find_header, recognise, referenced_columns
+from caseload.ingest.layouts import ROLE_KEYS, Header, Recognition, find_header, recognise, referenced_columns
 from caseload.ingest.privacy import SQL_EMAIL, SQL_IP, SQL_PHONE, Finding, header_kind, mask, refusal_message
 from caseload.ingest.read import SPREADSHEET_KINDS, Grid, read_grids
 from caseload.ingest.report import INFO_REASONS, ImportError_, ImportReport, RowError
@@ -373,17 +373,7 @@ def _scan_identifiers(con: duckdb.DuckDBPyConnection, plan: SheetPlan) -> list[F
 def _drop_from_mapping(mapping: dict[str, Any], dropped: set[str]) -> list[str]:
     """Remove dropped columns from a mapping; returns the roles that lost their column."""
     lost = []
-    for key in (
-        "client_id",
-        "clinician_id",
-        "episode_id",
-        "age_group",
-        "rater",
-        "session_date",
-        "session_number",
-        "measure_column",
-        "total",
-    ):
+    for key in (*ROLE_KEYS, "total"):
         if mapping.get(key) in dropped:
             lost.append(key)
             mapping.pop(key)
