@@ -74,7 +74,7 @@ def _store(ratings: pd.DataFrame, registry) -> duckdb.DuckDBPyConnection:
     rows = store_rows(ratings, registry, 1)
     con.register("incoming", rows)
     con.execute(
-        "insert into ratings select client_id, clinician_id, episode_id, age_group, session_date,"
+        "insert into ratings by name select client_id, clinician_id, episode_id, age_group, session_date,"
         " session_number, measure, rater, items, total, total_source, import_id, source_row from incoming"
     )
     con.unregister("incoming")

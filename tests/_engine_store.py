@@ -14,7 +14,7 @@ TODAY = date(2026, 6, 30)
 
 def put(con, rows: list[dict[str, Any]]) -> None:
     """Store rating dicts (client_id, session_date, session_number, measure, total; optional items, rater,
-    age_group, episode_id, clinician_id) under one import."""
+    age_group, episode_id, clinician_id, ending) under one import."""
     if not con.execute("select count(*) from imports where import_id = 1").fetchall()[0][0]:
         con.execute(
             "insert into imports (import_id, file_name, sha256, imported_at, rows_read, rows_imported,"
@@ -33,13 +33,15 @@ def put(con, rows: list[dict[str, Any]]) -> None:
             "rater": [r.get("rater", "self") for r in rows],
             "items": pd.Series([r.get("items") for r in rows], dtype=object),
             "total": [float(r["total"]) for r in rows],
+            "ending": pd.Series([r.get("ending") for r in rows], dtype=object),
         }
     )
     con.register("_incoming", frame)
     con.execute(
         "insert into ratings (client_id, clinician_id, episode_id, age_group, session_date, session_number,"
-        " measure, rater, items, total, import_id) select client_id, clinician_id, episode_id, age_group,"
-        " session_date::date, session_number, measure, rater, items::double[], total, 1 from _incoming"
+        " measure, rater, items, total, import_id, ending) select client_id, clinician_id, episode_id, age_group,"
+        " session_date::date, session_number, measure, rater, items::double[], total, 1, ending::varchar"
+        " from _incoming"
     )
     con.unregister("_incoming")
 

@@ -90,7 +90,7 @@ def _big_store(path) -> duckdb.DuckDBPyConnection:
     con.execute(
         """insert into ratings select 'C' || lpad((i // 20)::varchar, 6, '0'), 'T' || (i // 800)::varchar,
            null, 'adult', date '2026-01-01' + (i % 20)::int * 7, i % 20 + 1, 'ORS', 'self',
-           [1.0, 2, 3, 4], (i % 400) / 10, 'total', 1, i from range(200000) r(i)"""
+           [1.0, 2, 3, 4], (i % 400) / 10, 'total', 1, i, null from range(200000) r(i)"""
     )
     con.execute("checkpoint")
     return con
@@ -174,14 +174,26 @@ def test_restoring_without_any_backup_says_so(db_path):
         backup.restore(db_path, "latest")
 
 
-def test_an_older_store_is_backed_up_before_it_is_migrated(db_path):
-    con = store.connect(db_path)
-    for table in ("audit_log", "sessions", "supervision", "users"):
-        con.execute(f"drop table {table}")
-    con.execute("drop sequence audit_seq")
-    con.execute("update meta set value = '1' where key = 'schema_version'")
-    add_ratings(con, TWO_CLINICIANS[:2])
+def _version_1_store(path) -> None:
+    """A store as the first release wrote it: migration 1 only, with two ratings."""
+    con = duckdb.connect(str(path))
+    for statement in store._MIGRATIONS[1]:
+        con.execute(statement)
+    con.execute("insert into meta values ('schema_version', '1')")
+    con.execute(
+        "insert into imports (import_id, file_name, sha256, imported_at, rows_read, rows_imported,"
+        " rows_duplicate, rows_rejected) values (1, 'old.csv', 'x', now(), 2, 2, 0, 0)"
+    )
+    con.execute(
+        "insert into ratings (client_id, clinician_id, session_date, session_number, measure, total, import_id)"
+        " values ('C001', 'T01', date '2026-01-05', 1, 'ORS', 18, 1), ('C001', 'T01', date '2026-01-12', 2,"
+        " 'ORS', 22.5, 1)"
+    )
     con.close()
+
+
+def test_an_older_store_is_backed_up_before_it_is_migrated(db_path):
+    _version_1_store(db_path)
     con = store.connect(db_path)
     assert store.schema_version(con) == store.SCHEMA_VERSION
     (taken,) = backup.list_backups(db_path)
@@ -190,6 +202,12 @@ def test_an_older_store_is_backed_up_before_it_is_migrated(db_path):
     assert old.execute("select value from meta where key = 'schema_version'").fetchall() == [("1",)]
     assert len(_ratings(old)) == 2
     old.close()
+    # The migrated store keeps the ratings, with no ending recorded, and has the newer tables.
+    assert con.execute("select client_id, total, ending from ratings order by total").fetchall() == [
+        ("C001", 18.0, None),
+        ("C001", 22.5, None),
+    ]
+    assert backup.check_store(con)["episode_endings"] == 0
     con.close()
 
 

@@ -5,7 +5,11 @@
     client_id, clinician_id   the client and the clinician of the episode's latest rating
     episode                   1, 2, ... per client by start date; episode_label, episode_id (from the export or
                               None), episode_source ('export' or 'gap'), episode_active (bool)
-    age_group                 from the export (latest in the episode), else the store's default age group
+    episode_ending            planned / unplanned / ended (type not known) where recorded, else None;
+                              episode_ended_on its date; episode_closed_by 'recorded', 'no_recent_rating'
+                              or None (active) -- see episodes.py
+    age_group                 from the export (latest in the episode), else set for the client in the app,
+                              else the store's default age group; age_group_source says which
     population                whose norms were used: the age group when the measure has a cutoff for it,
                               else 'default'; cutoff is the cutoff that population uses
     measure, rater            the outcome measure; the rater whose ratings drive the row ('self' unless the
@@ -67,8 +71,11 @@ from caseload.alerts import (
     suspicious_intake_alerts,
 )
 from caseload.episodes import (
+    ENDING_WORDS,
     EpisodeRules,
+    ending_columns_sql,
     episode_index_sql,
+    recorded_ending_sql,
     split_points_sql,
 )
 from caseload.measures import Measure
@@ -92,7 +99,11 @@ OVERVIEW_COLUMNS = [
     "episode_id",
     "episode_source",
     "episode_active",
+    "episode_ending",
+    "episode_ended_on",
+    "episode_closed_by",
     "age_group",
+    "age_group_source",
     "population",
     "cutoff",
     "measure",
@@ -298,10 +309,12 @@ def _evaluate(
     source, small_numbers = _source(con, " and ".join(where), params)
     tag = uuid.uuid4().hex[:12]
     splits, ep_table = f"_splits_{tag}", f"_episodes_{tag}"
-    con.execute(f"create temp table {splits} as {split_points_sql(source, rules)}", params)
+    con.execute(f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}", params)
     try:
         q = _Queries(source, splits, registry, config, small_numbers)
-        con.execute(f"create temp table {ep_table} as {q.episode_table(rules, today)}", params + params)
+        con.execute(
+            f"create temp table {ep_table} as {q.episode_table(rules, today, default_age)}", params + params
+        )
         episodes = con.execute(f"select * from {ep_table} order by ep_pos").df()
         outcome = con.execute(q.outcome(ep_table), params).df()
         ratings = pd.DataFrame()
@@ -415,7 +428,9 @@ select r.client_id, any_value(r.episode_id) as episode_id, r.gidx,
     arg_max(r.measure, r.ord) filter (where {hit}) as risk_measure,
     arg_max({risk_item}, r.ord) filter (where {hit}) as risk_item,
     arg_max({risk_value}, r.ord) filter (where {hit}) as risk_score,
-    arg_max(r.session_number, r.ord) filter (where {hit}) as risk_sn
+    arg_max(r.session_number, r.ord) filter (where {hit}) as risk_sn,
+    arg_max(r.ending, r.ord) filter (where r.ending is not null) as export_ending,
+    max(r.session_date::date) filter (where r.ending is not null) as export_ended_on
 from {self.base}
 group by r.client_id, r.episode_id, r.gidx
 """
@@ -488,7 +503,8 @@ p as (
 )
 select p.* exclude (worst_step, episode_id, gidx),
     e.episode, e.ep_pos, e.min_sn, e.episode_label, e.episode_id, e.episode_source,
-    e.active as episode_active, e.clinician_id, e.age_group, e.days_since_last
+    e.active as episode_active, e.ending as episode_ending, e.ended_on as episode_ended_on,
+    e.closed_by as episode_closed_by, e.clinician_id, e.age_group, e.age_group_source, e.days_since_last
 from p join {episodes} e using (client_id, episode_key)
 order by e.ep_pos, p.measure
 """
@@ -500,7 +516,7 @@ order by e.ep_pos, p.measure
             return "null as alliance_item_1"
         return ", ".join(f"a.latest_items[{i}] as alliance_item_{i}" for i in range(1, k + 1))
 
-    def episode_table(self, rules: EpisodeRules, today: date) -> str:
+    def episode_table(self, rules: EpisodeRules, today: date, default_age: str) -> str:
         """Episodes numbered per client, labelled, active or closed, with the latest alliance ratings."""
         day = f"DATE '{today.isoformat()}'"
         return f"""
@@ -510,14 +526,24 @@ a as (
     select * from ({self.alliance()})
     qualify row_number() over (partition by client_id, episode_key order by _ord desc, alliance_measure desc) = 1
 ),
-n as (
+d as (
     select k.*,
         row_number() over (
             partition by client_id order by start_date is null, start_date, episode_key)::integer as episode,
         date_diff('day', end_date, {day})::integer as days_since_last,
-        coalesce(date_diff('day', end_date, {day}) <= {int(rules.close_after_days)}, true) as active,
-        case when episode_id is null then 'gap' else 'export' end as episode_source
-    from k
+        case when episode_id is null then 'gap' else 'export' end as episode_source,
+        c.age_group as set_age_group
+    from k left join client_settings c using (client_id)
+),
+r as (select d.*, {recorded_ending_sql("d", True)} as recorded from d),
+n as (
+    select r.* exclude (recorded, export_ending, export_ended_on, age_group, set_age_group),
+        coalesce(r.age_group, r.set_age_group, {_literal(default_age)}) as age_group,
+        case when r.age_group is not null then 'export'
+             when r.set_age_group is not null then 'client setting' else 'default setting' end
+            as age_group_source,
+        {ending_columns_sql("r", rules)}
+    from r
 )
 select n.*,
     (row_number() over (order by n.client_id, n.episode) - 1)::integer as ep_pos,
@@ -525,7 +551,8 @@ select n.*,
         || case when n.start_date is null then 'no dates'
                 when n.end_date is null or n.start_date = n.end_date then strftime(n.start_date, '%Y-%m-%d')
                 else strftime(n.start_date, '%Y-%m-%d') || ' to ' || strftime(n.end_date, '%Y-%m-%d') end
-        || ', ' || case when n.active then 'active' else 'closed' end || ')' as episode_label,
+        || ', ' || case n.ending {" ".join(f"when '{k}' then '{v}'" for k, v in ENDING_WORDS.items())}
+                    else case when n.active then 'active' else 'closed' end end || ')' as episode_label,
     a.alliance_measure, a.latest_alliance_sn,
     a.latest_alliance_sn - n.min_sn + 1 as latest_alliance_session,
     a.last_two[1] as latest_alliance, a.last_two[2] as previous_alliance,
@@ -637,7 +664,7 @@ def _assemble(
     rows["expected_model"] = expected_model
     rows["expected_n"] = pd.array(np.where(np.isnan(expected_n), pd.NA, expected_n), dtype="Int64")
 
-    judged, outcome_alerts = outcome_rules(rows, registry, config)
+    judged, outcome_alerts = outcome_rules(rows, registry, config, calibrations, model)
     rows = pd.concat([rows, judged], axis=1)
     # Episode-wide alerts (risk, alliance, missing alliance) repeat on each of the episode's measure rows.
     alerts = collect(
@@ -765,7 +792,7 @@ def history_frame(
         or "when '' then null"
     )
     splits = f"_splits_{uuid.uuid4().hex[:12]}"
-    con.execute(f"create temp table {splits} as {split_points_sql('ratings', rules)}")
+    con.execute(f"create temp table {splits} as {split_points_sql('ratings', rules, store_tables=True)}")
     key = f"(r.client_id || coalesce('#x:' || r.episode_id, '#g:' || {episode_index_sql('r', 'p')}::varchar))"
     sql = f"""
 with b as (
@@ -775,8 +802,9 @@ with b as (
 ),
 a as (
     select {key} as episode_key,
-        coalesce(arg_max(r.age_group, {_ORD}) filter (where r.age_group is not null), ?) as age
-    from ratings r left join {splits} p using (client_id)
+        coalesce(arg_max(r.age_group, {_ORD}) filter (where r.age_group is not null), any_value(c.age_group), ?)
+            as age
+    from ratings r left join {splits} p using (client_id) left join client_settings c using (client_id)
     group by episode_key
 ),
 f as (
@@ -813,7 +841,10 @@ def store_calibrations(
     cal_rules = calibration_rules or CalibrationRules()
     fingerprint = con.execute(
         "select count(*), coalesce(bit_xor(hash(client_id, clinician_id, episode_id, age_group, session_date,"
-        " session_number, measure, rater, total)), 0) from ratings"
+        " session_number, measure, rater, total, ending)), 0),"
+        " (select coalesce(bit_xor(hash(client_id, ended_on, ending)), 0) from episode_endings),"
+        " (select coalesce(bit_xor(hash(client_id, gap_days, age_group)), 0) from client_settings)"
+        " from ratings"
     ).fetchall()[0]
     measures_key = tuple(
         (
@@ -908,6 +939,11 @@ def _gc_paused() -> Iterator[None]:
 
 
 # --- small helpers --------------------------------------------------------------------------------------
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _in_list(values) -> str:

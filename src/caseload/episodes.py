@@ -7,8 +7,14 @@ Change, expected bands and alerts are computed per episode from its own intake (
   between a rating and the client's previous rating; exactly ``gap_days`` stays in the same episode.
   Ratings without a date belong to the client's latest gap episode.
 * A client's episodes are numbered 1, 2, ... by their first date.
-* An episode is active while its latest rating is at most ``close_after_days`` (default 60) before ``today``,
-  closed after that. An episode without any date counts as active (it cannot be shown to be over).
+* A per-client gap set in the app (``client_settings.gap_days``) replaces ``gap_days`` for that client.
+* An episode ends explicitly where the export says so (``ratings.ending`` on the rating that closed it:
+  planned, unplanned, or just "ended") or where the clinician recorded an ending in the app
+  (``episode_endings``, dated with the episode's last rating; the app's record wins over the export's).
+  A dated rating after an explicit ending starts a new episode, however short the gap.
+* An episode is closed when its ending is recorded, or when its latest rating is more than
+  ``close_after_days`` (default 60) before ``today``; otherwise active. An episode without any date and
+  without a recorded ending counts as active (it cannot be shown to be over).
 * ``episode_session`` numbers the sessions inside an episode from 1: the stored session number minus the
   episode's first session number plus 1 (so numbering that continues across episodes restarts per episode),
   or, without session numbers, the rank of the session date.
@@ -31,6 +37,8 @@ from caseload import store
 from caseload.access import Viewer, clinician_condition
 
 GAP_DAYS_SETTING = "episode_gap_days"
+# How an episode's state reads in its label, where an ending is recorded.
+ENDING_WORDS = {"planned": "ended as planned", "unplanned": "ended unplanned", "ended": "ended"}
 CLOSE_AFTER_SETTING = "episode_close_after_days"
 
 
@@ -52,36 +60,54 @@ class EpisodeRules:
         )
 
 
-def split_points_sql(source: str, rules: EpisodeRules, gap_overrides: Mapping[str, int] | None = None) -> str:
-    """SQL: (client_id, starts) for clients whose undated-episode ratings hold a gap over their limit.
+def split_points_sql(
+    source: str,
+    rules: EpisodeRules,
+    gap_overrides: Mapping[str, int] | None = None,
+    store_tables: bool = False,
+) -> str:
+    """SQL: (client_id, starts) for clients whose undated-episode ratings hold a gap over their limit or
+    continue after a recorded ending.
 
-    ``starts`` lists the dates that open episodes 2, 3, ... Only clients whose ratings span more than the gap
-    are examined, so a store of short courses costs one aggregate. Empty result for most stores.
+    ``starts`` lists the dates that open episodes 2, 3, ... Only clients whose ratings span more than their
+    gap, or who have a recorded ending, are examined, so a store of short courses costs one aggregate.
+    ``store_tables`` reads the per-client gaps and the app's recorded endings from the store's tables.
+    ``source`` needs client_id, session_date, episode_id and ending.
     """
     default = int(rules.gap_days)
+    gap_rows = ["select null::varchar as client_id, null::integer as gap_days where false"]
+    if store_tables:
+        gap_rows.append("select client_id, gap_days from client_settings where gap_days is not null")
     if gap_overrides:
         values = ", ".join(f"({_sql_text(cid)}, {int(days)})" for cid, days in gap_overrides.items())
-        gaps = f"(select * from (values {values}) v(client_id, gap_days))"
-        gap_of = f"coalesce((select g.gap_days from {gaps} g where g.client_id = s.client_id), {default})"
-    else:
-        gap_of = str(default)
+        gap_rows.append(f"select * from (values {values}) v(client_id, gap_days)")
+    end_rows = [
+        "select client_id, session_date as d from s where ending is not null and session_date is not null"
+    ]
+    if store_tables:
+        end_rows.append("select client_id, ended_on as d from episode_endings")
     return f"""
 with s as (
-    select client_id, session_date::date as session_date from {source} where episode_id is null
+    select client_id, session_date::date as session_date, ending from {source} where episode_id is null
 ),
+g as (select client_id, last(gap_days) as gap_days from ({" union all ".join(gap_rows)}) group by client_id),
+e as (select client_id, list(distinct d) as ends from ({" union all ".join(end_rows)}) group by client_id),
 wide as (
-    select client_id, any_value({gap_of}) as gap from s
-    group by client_id
-    having date_diff('day', min(session_date), max(session_date)) > min({gap_of})
+    select s.client_id, any_value(coalesce(g.gap_days, {default})) as gap, any_value(e.ends) as ends
+    from s left join g using (client_id) left join e using (client_id)
+    group by s.client_id
+    having date_diff('day', min(s.session_date), max(s.session_date)) > any_value(coalesce(g.gap_days, {default}))
+        or any_value(e.ends) is not null
 ),
 dates as (
-    select s.client_id, any_value(w.gap) as gap,
+    select s.client_id, any_value(w.gap) as gap, coalesce(any_value(w.ends), []::date[]) as ends,
         list(distinct s.session_date order by s.session_date) filter (where s.session_date is not null) as ds
     from s join wide w using (client_id)
     group by s.client_id
 )
 select client_id, starts from (
-    select client_id, list_filter(ds, lambda x, i: i > 1 and date_diff('day', ds[i - 1], x) > gap) as starts
+    select client_id, list_filter(ds, lambda x, i: i > 1
+        and (date_diff('day', ds[i - 1], x) > gap or list_contains(ends, ds[i - 1]))) as starts
     from dates
 ) where len(starts) > 0
 """
@@ -117,7 +143,10 @@ def number_episodes(frame: pd.DataFrame) -> pd.Series:
 
 
 def episode_ratings_sql(
-    source: str, rules: EpisodeRules, gap_overrides: Mapping[str, int] | None = None
+    source: str,
+    rules: EpisodeRules,
+    gap_overrides: Mapping[str, int] | None = None,
+    store_tables: bool = False,
 ) -> str:
     """SQL over the relation ``source`` (ratings columns) adding episode, episode_key and episode_session.
 
@@ -126,7 +155,7 @@ def episode_ratings_sql(
     """
     return f"""
 with src as (select * replace (session_date::date as session_date) from {source}),
-p as ({split_points_sql("src", rules, gap_overrides)}),
+p as ({split_points_sql("src", rules, gap_overrides, store_tables)}),
 k as (
     select r.*,
         case when r.episode_id is not null then 'x:' || r.episode_id
@@ -163,7 +192,7 @@ def episode_ratings(
     rules = rules or EpisodeRules.from_settings(con)
     where, params = _where(client_id, clinician_id, viewer)
     source = f"(select {', '.join(store.RATING_COLUMNS)} from ratings where {where})"
-    sql = episode_ratings_sql(source, rules, gap_overrides)
+    sql = episode_ratings_sql(source, rules, gap_overrides, store_tables=True)
     return con.execute(
         sql
         + " order by client_id, episode, measure, rater, session_date nulls last, session_number nulls last",
@@ -171,24 +200,56 @@ def episode_ratings(
     ).df()
 
 
-def episode_table_sql(rated: str, rules: EpisodeRules) -> str:
+def episode_table_sql(rated: str, rules: EpisodeRules, store_tables: bool = False) -> str:
     """SQL giving one row per (client, episode) from a relation that already carries episode columns.
 
     Takes ``today`` as the one ``?`` parameter.
     """
     return f"""
-select client_id, episode,
-    any_value(episode_key) as episode_key,
-    any_value(episode_id) as episode_id,
-    case when any_value(episode_id) is not null then 'export' else 'gap' end as episode_source,
-    min(session_date) as start_date,
-    max(session_date) as end_date,
-    count(distinct episode_session)::integer as sessions,
-    date_diff('day', max(session_date), ?::date)::integer as days_since_last,
-    coalesce(date_diff('day', max(session_date), ?::date) <= {int(rules.close_after_days)}, true) as active
-from {rated}
-group by client_id, episode
+with t as (
+    select client_id, episode,
+        any_value(episode_key) as episode_key,
+        any_value(episode_id) as episode_id,
+        case when any_value(episode_id) is not null then 'export' else 'gap' end as episode_source,
+        min(session_date) as start_date,
+        max(session_date) as end_date,
+        count(distinct episode_session)::integer as sessions,
+        date_diff('day', max(session_date), ?::date)::integer as days_since_last,
+        arg_max(ending, session_date) filter (where ending is not null) as export_ending,
+        max(session_date) filter (where ending is not null) as export_ended_on
+    from {rated}
+    group by client_id, episode
+),
+r as (select t.*, {recorded_ending_sql("t", store_tables)} as recorded from t)
+select * exclude (recorded, export_ending, export_ended_on),
+    {ending_columns_sql("r", rules)}
+from r
 """
+
+
+def recorded_ending_sql(episode: str, store_tables: bool) -> str:
+    """SQL: the app's recorded ending of the episode row ``episode`` as a struct (ending, ended_on), or null."""
+    if not store_tables:
+        return "null::struct(ending varchar, ended_on date)"
+    return (
+        f"(select arg_max({{'ending': x.ending, 'ended_on': x.ended_on}}, x.ended_on) from episode_endings x"
+        f" where x.client_id = {episode}.client_id and x.ended_on between {episode}.start_date"
+        f" and {episode}.end_date)"
+    )
+
+
+def ending_columns_sql(episode: str, rules: EpisodeRules) -> str:
+    """SQL select list: ending, ending_source, ended_on, active and closed_by for an episode row that has
+    recorded (struct), export_ending, export_ended_on, days_since_last."""
+    e = episode
+    return f"""coalesce({e}.recorded.ending, {e}.export_ending) as ending,
+    case when {e}.recorded.ending is not null then 'app'
+         when {e}.export_ending is not null then 'export' end as ending_source,
+    coalesce({e}.recorded.ended_on, {e}.export_ended_on) as ended_on,
+    coalesce({e}.recorded.ending, {e}.export_ending) is null
+        and coalesce({e}.days_since_last <= {int(rules.close_after_days)}, true) as active,
+    case when coalesce({e}.recorded.ending, {e}.export_ending) is not null then 'recorded'
+         when {e}.days_since_last > {int(rules.close_after_days)} then 'no_recent_rating' end as closed_by"""
 
 
 def episodes(
@@ -205,9 +266,9 @@ def episodes(
     today = today or date.today()
     where, params = _where(client_id, clinician_id, viewer)
     source = f"(select {', '.join(store.RATING_COLUMNS)} from ratings where {where})"
-    rated = f"({episode_ratings_sql(source, rules, gap_overrides)})"
-    sql = episode_table_sql(rated, rules)
-    frame = con.execute(sql + " order by client_id, episode", [today, today, *params]).df()
+    rated = f"({episode_ratings_sql(source, rules, gap_overrides, store_tables=True)})"
+    sql = episode_table_sql(rated, rules, store_tables=True)
+    frame = con.execute(sql + " order by client_id, episode", [today, *params]).df()
     return with_labels(frame)
 
 
@@ -218,7 +279,7 @@ def assign_episodes(
     rules = rules or EpisodeRules()
     today = today or date.today()
     frame = ratings.copy()
-    for column in ("episode_id", "session_number", "session_date"):
+    for column in ("episode_id", "session_number", "session_date", "ending"):
         if column not in frame:
             frame[column] = None
     frame["session_date"] = pd.to_datetime(frame["session_date"])
@@ -230,9 +291,7 @@ def assign_episodes(
             + " order by client_id, episode, session_date nulls last, session_number nulls last"
         ).df()
         con.register("rated", rated)
-        table = con.execute(
-            episode_table_sql("rated", rules) + " order by client_id, episode", [today, today]
-        ).df()
+        table = con.execute(episode_table_sql("rated", rules) + " order by client_id, episode", [today]).df()
     finally:
         con.close()
     return rated, with_labels(table)
@@ -249,6 +308,9 @@ def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
         start == "", "no dates", np.where((start == end) | (end == ""), start, start + " to " + end)
     )
     state = np.where(frame["active"].fillna(True).astype(bool), "active", "closed")
+    if "ending" in frame:
+        ending = frame["ending"].map(ENDING_WORDS).fillna("")
+        state = np.where(ending != "", ending, state)
     name = np.where(
         frame["episode_id"].isna(), "Episode " + frame["episode"].astype(str), frame["episode_id"].astype(str)
     )

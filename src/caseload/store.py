@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from caseload.access import Viewer
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_ENV = "CASELOAD_DB"
 
 # Columns of the canonical long layout, in the order exports and the ratings table use them.
@@ -38,7 +38,12 @@ RATING_COLUMNS = [
     "total_source",
     "import_id",
     "source_row",
+    "ending",
 ]
+
+# How an episode ended, where known: in an export (on the rating row that closed the episode) or recorded
+# in the app. "ended" = the export says the episode ended without saying whether as planned.
+ENDINGS = ("planned", "unplanned", "ended")
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -123,6 +128,27 @@ _MIGRATIONS: dict[int, list[str]] = {
             action varchar not null,
             client_id varchar,
             detail varchar
+        )""",
+    ],
+    # 3: episodes of care (issue 8): how an episode ended, from the export or recorded in the app, and the
+    # per-client settings a clinician can change in the app (the episode gap, the age group).
+    3: [
+        """alter table ratings add column ending varchar""",
+        """create table episode_endings (
+            client_id varchar not null,
+            ended_on date not null,
+            ending varchar not null,
+            recorded_by varchar,
+            recorded_at timestamp not null,
+            primary key (client_id, ended_on),
+            check (ending in ('planned', 'unplanned', 'ended'))
+        )""",
+        """create table client_settings (
+            client_id varchar primary key,
+            gap_days integer,
+            age_group varchar,
+            updated_at timestamp not null,
+            check (gap_days is null or gap_days > 0)
         )""",
     ],
 }
