@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from caseload.gains import sudden_losses
 from caseload.measures import Measure
+from caseload.trajectories import Calibration, DefaultModel, outcome_probability
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -142,7 +143,9 @@ RULES: dict[str, Rule] = {
 class AlertConfig:
     """Thresholds of the alert rules; each one's source is in ``RULES``."""
 
-    at_risk_percentile: int = 25
+    at_risk_probability: float = 2 / 3
+    off_track_probability: float = 0.8
+    at_risk_percentile: int = 25  # band rule for measures without a reliable-change threshold
     off_track_percentile: int = 10
     no_change_session: int = 4
     sudden_loss_pct: float = 0.25  # Tang & DeRubeis criterion 2
@@ -369,17 +372,24 @@ def change_categories(
 
 
 def outcome_rules(
-    rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig | None = None
+    rows: pd.DataFrame,
+    registry: dict[str, Measure],
+    config: AlertConfig | None = None,
+    calibrations: dict[tuple[str, str], Calibration] | None = None,
+    model: DefaultModel | None = None,
 ) -> tuple[pd.DataFrame, AlertBatch]:
     """Status, change category and the outcome alerts of each (client episode, outcome measure) row.
 
-    ``rows`` columns: measure, cutoff (of the population whose norms apply), first_score, latest_score (NaN
-    with one rating), latest_session (episode session), t (the latest rating's session counted from the
-    measure's intake = 1) and the expected band at t: p10, p25, p50, p75, p90, expected_model, expected_n.
-    Returns (judgement with the same index: improvement, reliable_improvement, reliable_deterioration,
-    change_category, status; alert batch with ``rows`` = positions in ``rows``).
+    ``rows`` columns: measure, population, cutoff (of the population whose norms apply), first_score,
+    latest_score (NaN with one rating), latest_session (episode session), t (the latest rating's session
+    counted from the measure's intake = 1) and the expected band at t: p10, p25, p50, p75, p90,
+    expected_model, expected_n. ``calibrations`` (per (measure, population)) give the outcome odds; without
+    one the default model's. Returns (judgement with the same index: improvement, reliable_improvement,
+    reliable_deterioration, change_category, status, p_poor, outcome_model, outcome_n; alert batch with
+    ``rows`` = positions in ``rows``).
     """
     config = config or AlertConfig()
+    calibrations = calibrations or {}
     n = len(rows)
     judged = {
         "improvement": np.full(n, np.nan),
@@ -387,12 +397,20 @@ def outcome_rules(
         "reliable_deterioration": np.zeros(n, dtype=bool),
         "change_category": np.full(n, "not_enough_data", dtype=object),
         "status": np.full(n, "not_enough_data", dtype=object),
+        "p_poor": np.full(n, np.nan),
+        "outcome_model": np.full(n, None, dtype=object),
+        "outcome_n": np.full(n, np.nan),
     }
     frames = []
     codes = rows["measure"].to_numpy(dtype=object)
-    for code in dict.fromkeys(codes):
+    pops = (
+        rows["population"].to_numpy(dtype=object)
+        if "population" in rows
+        else np.full(n, "default", dtype=object)
+    )
+    for code, pop in dict.fromkeys(zip(codes, pops, strict=True)):
         m = registry[code]
-        sel = np.flatnonzero(codes == code)
+        sel = np.flatnonzero((codes == code) & (pops == pop))
         g = rows.iloc[sel]
         first = g["first_score"].to_numpy(dtype=float)
         latest = g["latest_score"].to_numpy(dtype=float)
@@ -400,10 +418,28 @@ def outcome_rules(
         for k in ("improvement", "reliable_improvement", "reliable_deterioration", "change_category"):
             judged[k][sel] = cats[k].to_numpy()
         enough = ~np.isnan(latest)
+        t = g["t"].to_numpy()
+        odds = outcome_probability(
+            m,
+            first,
+            t,
+            cats["improvement"].to_numpy(dtype=float),
+            None if pop == "default" else pop,
+            calibrations.get((code, pop)),
+            model,
+        )
+        p_poor = np.where(enough, odds["p_poor"].to_numpy(dtype=float), np.nan)
+        judged["p_poor"][sel] = p_poor
+        judged["outcome_model"][sel] = np.where(enough, odds["model"].to_numpy(dtype=object), None)
+        judged["outcome_n"][sel] = odds["n"].to_numpy(dtype=float)
+        has_odds = ~np.isnan(p_poor)
         sign = 1.0 if m.higher_is_better else -1.0
         with np.errstate(invalid="ignore"):
-            off = enough & (sign * (g[f"p{config.off_track_percentile}"].to_numpy(dtype=float) - latest) > 0)
-            risk = enough & (sign * (g[f"p{config.at_risk_percentile}"].to_numpy(dtype=float) - latest) > 0)
+            # Where there are no odds (a measure without a reliable-change threshold), the band decides.
+            band_off = sign * (g[f"p{config.off_track_percentile}"].to_numpy(dtype=float) - latest) > 0
+            band_risk = sign * (g[f"p{config.at_risk_percentile}"].to_numpy(dtype=float) - latest) > 0
+            off = enough & np.where(has_odds, p_poor >= config.off_track_probability, band_off)
+            risk = enough & np.where(has_odds, p_poor >= config.at_risk_probability, band_risk)
         det = cats["reliable_deterioration"].to_numpy()
         up = cats["reliable_improvement"].to_numpy()
         judged["status"][sel] = np.where(
@@ -412,17 +448,96 @@ def outcome_rules(
             np.where(off | det, "off_track", np.where(risk, "at_risk", "on_track")),
         )
         rc, _ = m.reliable_change_threshold()
-        t = g["t"].to_numpy()
         flat = enough & ~up & ~det & (t >= config.no_change_session) & (rc is not None)
         for mask, is_off in ((off, True), (risk & ~off, False)):
-            if mask.any():
-                frames.append(_below_expected(m, g[mask], sel[mask], config, is_off))
+            by_odds, by_band = mask & has_odds, mask & ~has_odds
+            if by_odds.any():
+                frames.append(_poor_odds(m, g[by_odds], sel[by_odds], odds[by_odds], rc, config, is_off))
+            if by_band.any():
+                frames.append(_below_expected(m, g[by_band], sel[by_band], config, is_off))
         if det.any():
             frames.append(_reliable_deterioration(m, g[det], sel[det], rc))
         if flat.any():
             frames.append(_no_reliable_change(m, g[flat], sel[flat], rc, config))
     judgement = pd.DataFrame(judged, index=rows.index)
     return judgement, AlertBatch.concat(frames)
+
+
+def _poor_odds(
+    m: Measure,
+    g: pd.DataFrame,
+    pos: np.ndarray,
+    odds: pd.DataFrame,
+    rc: float | None,
+    config: AlertConfig,
+    off: bool,
+) -> AlertBatch:
+    """at_risk / off_track from the chance of ending without reliable improvement, with the numbers behind it."""
+    d = m.decimals
+    first, latest = g["first_score"].to_numpy(dtype=float), g["latest_score"].to_numpy(dtype=float)
+    change = latest - first
+    p = odds["p_poor"].to_numpy(dtype=float)
+    model = odds["model"].to_numpy(dtype=object)
+    n_used, poor = odds["n"].to_numpy(dtype=float), odds["poor"].to_numpy(dtype=float)
+    window = odds["window"].to_numpy(dtype=float)
+    threshold = config.off_track_probability if off else config.at_risk_probability
+    pct = num(100 * p, 0) + "%"
+    calibrated = (
+        num(poor, 0)
+        + " of "
+        + num(n_used, 0)
+        + " clients in this caseload who started within "
+        + num(window, d)
+        + " points of this intake and had changed within "
+        + num(window, d)
+        + " points of this much by session "
+        + num(g["t"], 0)
+        + " ended without reliable improvement ("
+        + pct
+        + ")"
+    )
+    default = (
+        "Caseload's default model gives clients on this course a "
+        + pct
+        + f" chance of ending without reliable improvement ({fmt(rc, 2)} points)"
+    )
+    plus = _text(np.where(np.round(change, d) > 0, "+", ""))
+    a, b = g["p25"].to_numpy(dtype=float), g["p75"].to_numpy(dtype=float)
+    message = (
+        f"{m.code} "
+        + num(latest, d)
+        + " at session "
+        + num(g["t"], 0)
+        + " (intake "
+        + num(first, d)
+        + ", "
+        + plus
+        + num(change, d)
+        + "): "
+        + _text(
+            np.where(model == "calibrated", calibrated.to_numpy(dtype=object), default.to_numpy(dtype=object))
+        )
+        + f"; {'off track' if off else 'at risk'} from {fmt(100 * threshold, 0)}%. The middle half of similar"
+        " clients were at " + num(np.minimum(a, b), d) + "–" + num(np.maximum(a, b), d) + " by this session."
+    )
+    values = pd.DataFrame(
+        {
+            "score": latest,
+            "intake": first,
+            "session": g["t"].to_numpy(dtype=int),
+            "p_poor": p,
+            "threshold": threshold,
+            "model": model,
+            "n": n_used,
+            "poor": poor,
+            "window": window,
+            **{c: g[c].to_numpy(dtype=float) for c in ("p10", "p25", "p50", "p75", "p90")},
+            "band_model": g["expected_model"].to_numpy(dtype=object),
+        }
+    )
+    return alert_frame(
+        pos, "off_track" if off else "at_risk", message, g["latest_session"].to_numpy(), m.code, values
+    )
 
 
 def _below_expected(

@@ -66,6 +66,9 @@ class DefaultModel:
     severity_ref: float = 1.4  # a typical intake lies this many RC units on the clinical side of the cutoff
     plateau_session: int = 20  # expected change stops growing here (<5% attend 20+ sessions, OpenFIT)
     growth: float = 0.52  # SD of true change per ln(session), in RC units [assumption; calibration replaces]
+    end_session: int = (
+        8  # where the default model's course ends (mean course 7-8 sessions, formats-and-norms 3.3)
+    )
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,14 @@ class Calibration:
     n: np.ndarray  # grid x sessions, episodes behind each cell (0 where not enough)
     window: np.ndarray  # grid x sessions, half-width used
     episodes: int  # episodes with at least two ratings in the history
+    # Outcome odds (None without an 'improved' column): per intake x session x improvement-so-far cell, the
+    # episodes of similar intake and similar improvement at that session (n), how many of them ended without
+    # reliable improvement (poor), and the half-width of the window used (NaN where fewer than min_n).
+    improvement_grid: np.ndarray | None = None
+    outcome_n: np.ndarray | None = None
+    outcome_poor: np.ndarray | None = None
+    outcome_window: np.ndarray | None = None
+    outcome_episodes: int = 0  # ended episodes the outcome odds rest on
 
     def lookup(self, intake: np.ndarray, session: np.ndarray):
         """(quantiles, n, window) for each (intake, session); NaN quantiles where the cell has no calibration."""
@@ -175,6 +186,25 @@ class Calibration:
         gi = np.where(np.abs(self.grid[gi - 1] - intake) <= np.abs(self.grid[gi] - intake), gi - 1, gi)
         ti = t - self.sessions[0]
         return self.quantiles[gi, ti], self.n[gi, ti], self.window[gi, ti]
+
+    def outcome_lookup(self, intake: np.ndarray, session: np.ndarray, improvement: np.ndarray):
+        """(n, poor, window) of the nearest outcome cell to each (intake, session, improvement); n 0 if none."""
+        intake = np.atleast_1d(np.asarray(intake, dtype=float))
+        size = len(intake)
+        if self.outcome_n is None or self.improvement_grid is None:
+            return np.zeros(size, dtype=int), np.zeros(size, dtype=int), np.full(size, np.nan)
+        t = np.clip(np.atleast_1d(np.asarray(session, dtype=int)), self.sessions[0], self.sessions[-1])
+        gi = _nearest(self.grid, intake)
+        vi = _nearest(self.improvement_grid, np.nan_to_num(np.asarray(improvement, dtype=float)))
+        ti = t - self.sessions[0]
+        return self.outcome_n[gi, ti, vi], self.outcome_poor[gi, ti, vi], self.outcome_window[gi, ti, vi]
+
+
+def _nearest(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of the grid point nearest each value (ties to the lower point)."""
+    values = np.atleast_1d(np.asarray(values, dtype=float))
+    gi = np.clip(np.searchsorted(grid, values), 1, len(grid) - 1)
+    return np.where(np.abs(grid[gi - 1] - values) <= np.abs(grid[gi] - values), gi - 1, gi)
 
 
 def grid_step(measure: Measure) -> float:
@@ -225,7 +255,80 @@ def calibrate(
     if rules.smooth:
         q = _smooth_sessions(q)
     episodes = int(history.loc[history["session"] >= 2, "episode_key"].nunique()) if len(history) else 0
-    return Calibration(measure.code, population_name, grid, sessions, q, n, win, episodes)
+    odds: dict[str, object] = {}
+    if "improved" in history.columns:
+        odds = _outcome_odds(measure, h, grid, sessions, step, rules)
+    return Calibration(measure.code, population_name, grid, sessions, q, n, win, episodes, **odds)
+
+
+def _outcome_odds(
+    measure: Measure,
+    h: pd.DataFrame,
+    grid: np.ndarray,
+    sessions: np.ndarray,
+    step: float,
+    rules: CalibrationRules,
+) -> dict[str, object]:
+    """How similar clients ended, per (intake, session, improvement so far) cell; see outcome_probability.
+
+    Only episodes that have ended count (an ``ended`` column, where the history has one; otherwise every
+    episode, its latest rating standing for its end). Around each cell a square window (intake and
+    improvement each within +-r grid steps, r = 1, 2, ... up to ``max_window`` reliable changes) widens
+    until at least ``min_n`` episodes lie inside.
+    """
+    if "ended" in h.columns:
+        h = h[h["ended"].astype(bool)]
+    span = measure.max - measure.min
+    vgrid = np.arange(-span, span + step / 2, step, dtype=float)
+    shape = (len(grid), len(sessions), len(vgrid))
+    n_out = np.zeros(shape, dtype=int)
+    poor_out = np.zeros(shape, dtype=int)
+    win_out = np.full(shape, np.nan)
+    radii = range(
+        1, max(1, int(math.floor(rules.max_window * reliable_change_points(measure) / step + 1e-9))) + 1
+    )
+    for ti, t in enumerate(sessions):
+        rows = h[h["session"] == t]
+        if len(rows) < rules.min_n:
+            continue
+        xi = _nearest(grid, rows["intake"].to_numpy(dtype=float))
+        vi = _nearest(vgrid, rows["improvement"].to_numpy(dtype=float))
+        counts = np.zeros((len(grid), len(vgrid)))
+        poor = np.zeros((len(grid), len(vgrid)))
+        np.add.at(counts, (xi, vi), 1)
+        np.add.at(poor, (xi, vi), ~rows["improved"].to_numpy(dtype=bool))
+        cum_n, cum_p = _prefix(counts), _prefix(poor)
+        done = np.zeros(counts.shape, dtype=bool)
+        for r in radii:
+            box_n, box_p = _box(cum_n, r), _box(cum_p, r)
+            new = ~done & (box_n >= rules.min_n)
+            n_out[:, ti][new] = box_n[new]
+            poor_out[:, ti][new] = box_p[new]
+            win_out[:, ti][new] = r * step
+            done |= new
+    return {
+        "improvement_grid": vgrid,
+        "outcome_n": n_out,
+        "outcome_poor": poor_out,
+        "outcome_window": win_out,
+        "outcome_episodes": int(h["episode_key"].nunique()) if len(h) else 0,
+    }
+
+
+def _prefix(a: np.ndarray) -> np.ndarray:
+    """2-D inclusive prefix sums with a zero row and column in front, for box sums."""
+    out = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
+    out[1:, 1:] = a.cumsum(0).cumsum(1)
+    return out
+
+
+def _box(cum: np.ndarray, r: int) -> np.ndarray:
+    """Sum over the square of half-width r cells around every cell (clipped at the edges), from prefix sums."""
+    rows, cols = cum.shape[0] - 1, cum.shape[1] - 1
+    i, j = np.arange(rows), np.arange(cols)
+    i0, i1 = np.clip(i - r, 0, rows), np.clip(i + r + 1, 0, rows)
+    j0, j1 = np.clip(j - r, 0, cols), np.clip(j + r + 1, 0, cols)
+    return np.rint(cum[i1][:, j1] - cum[i0][:, j1] - cum[i1][:, j0] + cum[i0][:, j0]).astype(int)
 
 
 def _smooth_sessions(q: np.ndarray) -> np.ndarray:
@@ -299,6 +402,86 @@ def band_at(
         n=None if pd.isna(row["n"]) else int(row["n"]),
         window=None if pd.isna(row["window"]) else float(row["window"]),
     )
+
+
+def default_poor_probability(
+    measure: Measure,
+    intake: np.ndarray,
+    session: np.ndarray,
+    improvement: np.ndarray,
+    age_group: str | None = None,
+    model: DefaultModel | None = None,
+) -> np.ndarray:
+    """Default model: chance of ending without reliable improvement, given the improvement so far at a session.
+
+    The default band read as one client's course: improvement(t) = median(t) + u * growth * RC * ln t + e(t),
+    with one normal slope u per client and e(t) the measurement error of a change score (SD RC / 1.959964;
+    two change scores from the same intake share its error, so their errors correlate 0.5). The end is
+    ``end_session`` (or the next session for a client already past it). Returns P(improvement at the end <
+    RC | improvement now) from the bivariate normal; NaN without a reliable-change threshold or before session 2.
+    """
+    model = model or DefaultModel()
+    intake = np.atleast_1d(np.asarray(intake, dtype=float))
+    t = np.atleast_1d(np.asarray(session, dtype=float))
+    v = np.atleast_1d(np.asarray(improvement, dtype=float))
+    rc, _ = measure.reliable_change_threshold()
+    if rc is None:
+        return np.full(len(intake), np.nan)
+    end = np.maximum(float(model.end_session), t + 1)
+    both = np.concatenate([t, end])
+    med = default_improvement_quantiles(measure, np.concatenate([intake, intake]), both, age_group, model)
+    med = med[:, PERCENTILES.index(50)]
+    m_now, m_end = med[: len(t)], med[len(t) :]
+    err = rc / Z_CRIT  # SD of a change score's measurement error
+    slope = model.growth * rc
+    log_now, log_end = np.log(np.maximum(t, 1.0)), np.log(end)
+    var_now = err**2 + (slope * log_now) ** 2
+    var_end = err**2 + (slope * log_end) ** 2
+    cov = slope**2 * log_now * log_end + err**2 / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = m_end + cov / var_now * (v - m_now)
+        sd = np.sqrt(np.maximum(var_end - cov**2 / var_now, 1e-12))
+        z = (rc - mean) / sd
+    p = _normal_cdf(z)
+    return np.where((t >= 2) & ~np.isnan(v), p, np.nan)
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Standard normal CDF for an array (erf via math, vectorised)."""
+    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(z, dtype=float) / math.sqrt(2.0)))
+
+
+def outcome_probability(
+    measure: Measure,
+    intake: np.ndarray,
+    session: np.ndarray,
+    improvement: np.ndarray,
+    age_group: str | None = None,
+    calibration: Calibration | None = None,
+    model: DefaultModel | None = None,
+) -> pd.DataFrame:
+    """Chance of ending without reliable improvement, per (intake, session, improvement so far).
+
+    Calibrated where the history has at least ``min_n`` ended episodes of similar intake with a similar
+    improvement at the same session (their share that ended without reliable improvement), the default
+    model's probability otherwise. Columns: p_poor, model, n, poor (episodes that ended poorly), window.
+    """
+    intake = np.atleast_1d(np.asarray(intake, dtype=float))
+    session = np.atleast_1d(np.asarray(session, dtype=int))
+    improvement = np.atleast_1d(np.asarray(improvement, dtype=float))
+    p = default_poor_probability(measure, intake, session, improvement, age_group, model)
+    models = np.full(len(intake), "default", dtype=object)
+    n = np.full(len(intake), np.nan)
+    poor = np.full(len(intake), np.nan)
+    window = np.full(len(intake), np.nan)
+    if calibration is not None and len(intake) and measure.reliable_change_threshold()[0] is not None:
+        cn, cp, cw = calibration.outcome_lookup(intake, session, improvement)
+        use = (cn > 0) & (session >= 2) & ~np.isnan(improvement)
+        p = np.where(use, cp / np.maximum(cn, 1), p)
+        models[use] = "calibrated"
+        n[use], poor[use], window[use] = cn[use], cp[use], cw[use]
+    models[np.isnan(p)] = None
+    return pd.DataFrame({"p_poor": p, "model": models, "n": n, "poor": poor, "window": window})
 
 
 def position(measure: Measure, score: np.ndarray, bands: pd.DataFrame) -> np.ndarray:
