@@ -46,10 +46,68 @@ def test_percentages_count_each_episode_once_on_the_chosen_measure(registry):
 
 
 def test_dropout_counts_closed_episodes_that_ended_early_without_improvement(registry):
-    summary = clinician_summary(_team(registry), registry["ORS"], min_n=10).set_index("clinician_id")
+    summary = clinician_summary(_team(registry), registry["ORS"], min_n=5).set_index("clinician_id")
     # closed = odd i (6 episodes); i = 1 (improved, 2 sessions) is not a dropout, i = 3 (deteriorated, 2) is
-    assert summary.loc["T01", "closed_episodes"] == 6
-    assert summary.loc["T01", "dropout_pct"] == pytest.approx(100 / 6)
+    t01 = summary.loc["T01"]
+    assert t01["closed_episodes"] == 6
+    assert t01["dropout_pct"] == pytest.approx(100 / 6)
+    assert (t01["inferred_unplanned"], t01["endings_not_recorded"], t01["planned_endings"]) == (1, 5, 0)
+    assert (t01["dropout_good"], t01["dropout_not_good"]) == (1 - 1, 1)
+
+
+def test_recorded_endings_decide_dropout_and_it_is_split_by_the_outcome_at_the_last_rating(registry):
+    rows = []
+    # Ten closed episodes: 4 planned (3 improved), 3 unplanned (1 improved), 3 not recorded (1 early, unchanged).
+    plan = [
+        ("planned", "recovered", 8),
+        ("planned", "improved", 6),
+        ("planned", "improved", 7),
+        ("planned", "unchanged", 9),
+        ("unplanned", "improved", 4),
+        ("unplanned", "unchanged", 3),
+        ("unplanned", "deteriorated", 2),
+        (None, "unchanged", 2),
+        (None, "improved", 5),
+        (None, "unchanged", 6),
+    ]
+    for i, (ending, category, sessions) in enumerate(plan):
+        rows.append(
+            overview_row(
+                f"C{i:02d}",
+                episode_active=False,
+                episode_ending=ending,
+                change_category=category,
+                sessions=sessions,
+                days_since_last=90,
+            )
+        )
+    rows.append(overview_row("OPEN", episode_active=True, change_category="unchanged", sessions=3))
+    t01 = (
+        clinician_summary(overview_frame(rows), registry["ORS"], min_n=10)
+        .set_index("clinician_id")
+        .loc["T01"]
+    )
+    assert t01["closed_episodes"] == 10
+    assert (t01["planned_endings"], t01["unplanned_endings"], t01["inferred_unplanned"]) == (4, 3, 1)
+    assert t01["endings_not_recorded"] == 2
+    assert t01["dropout_pct"] == pytest.approx(40.0)  # 3 recorded + 1 inferred of 10 closed
+    assert (t01["dropout_good"], t01["dropout_not_good"]) == (1, 3)
+    assert t01["good_outcome_pct"] == pytest.approx(50.0)  # recovered + 3 improved + ... = 5 of 10
+    assert t01["sessions_per_closed"] == pytest.approx(sum(p[2] for p in plan) / 10)
+    # overview_row spaces ratings a week apart: sessions - 1 weeks from first to last rating
+    assert t01["weeks_per_closed"] == pytest.approx(sum(p[2] - 1 for p in plan) / 10)
+    table = summary_table(clinician_summary(overview_frame(rows), registry["ORS"], min_n=10)).iloc[0]
+    assert table["Endings planned / unplanned / inferred unplanned / not recorded"] == "4 / 3 / 1 / 2"
+    assert table["Dropouts good / not good at last rating"] == "1 / 3"
+    assert table["% dropout"] == "40"
+
+
+def test_closed_episode_shares_are_withheld_below_the_minimum_of_closed_episodes(registry):
+    summary = clinician_summary(_team(registry), registry["ORS"], min_n=10).set_index("clinician_id")
+    t01 = summary.loc["T01"]
+    assert t01["comparable"] and t01["closed_episodes"] == 6
+    assert math.isnan(t01["dropout_pct"]) and math.isnan(t01["good_outcome_pct"])
+    assert "closed-episode shares withheld (n = 6 closed; minimum 10)" in t01["note"]
 
 
 def test_small_groups_are_too_few_to_compare_and_withhold_their_shares(registry):

@@ -61,8 +61,11 @@ st.dataframe(summary_table(summary), hide_index=True, width="stretch", key="supe
 small = int((~summary["comparable"]).sum()) if not summary.empty else 0
 st.caption(
     "Listed by clinician code, not ranked. Shares are of episodes with a first and a latest score; "
-    "“off track now” is of active episodes; dropout is of closed episodes that ended after at most two "
-    "rated sessions without reliable improvement. Effect size: pre-post d (mean improvement / SD of intake "
+    "“off track now” is of active episodes. A good outcome is reliable improvement from the episode's intake "
+    "to its last rating. Endings are as recorded in the export or on the Client page; where none is "
+    "recorded, a closed episode that ended after at most two rated sessions without reliable improvement "
+    "counts as an inferred unplanned ending. Dropout = unplanned endings (recorded and inferred) among "
+    "closed episodes, split by whether the outcome was good at the last rating. Effect size: pre-post d (mean improvement / SD of intake "
     "scores) with its 95% confidence interval; positive means improvement; overlapping intervals mean the "
     "difference may be chance. "
     + (f"{small} group(s) below the minimum of {min_n} are shown as “{TOO_FEW}”." if small else "")

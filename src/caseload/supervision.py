@@ -6,6 +6,18 @@ the minimum are reported as "too few to compare": their shares and effect size a
 ranked. Clinicians are listed by code, not by result, and effect sizes carry a 95% confidence interval.
 Aggregating here (pandas over the engine's frame, at most one row per episode and measure) keeps the
 figures identical to what the Caseload page shows.
+
+Figures on closed episodes (issue 8; the ICCE indices in rom-systems-and-rules.md 3.6):
+
+* a *good outcome* is reliable improvement from the episode's intake to its last rating (improved or
+  recovered), the same test the Caseload page uses;
+* an episode's *ending* is the one recorded (export or app): planned or unplanned. Where none is recorded,
+  a closed episode that ended after at most DROPOUT_MAX_SESSIONS rated sessions without reliable
+  improvement counts as an *inferred* unplanned ending; any other unrecorded ending stays "not recorded";
+* *dropout* = unplanned endings (recorded + inferred) among closed episodes, split by whether the outcome
+  was good at the last rating;
+* sessions and weeks per closed episode: rated sessions of the measure, and weeks from its first to its
+  last rating.
 """
 
 from __future__ import annotations
@@ -40,7 +52,16 @@ SUMMARY_COLUMNS = [
     "effect_size_low",
     "effect_size_high",
     "closed_episodes",
+    "good_outcome_pct",
+    "planned_endings",
+    "unplanned_endings",
+    "inferred_unplanned",
+    "endings_not_recorded",
     "dropout_pct",
+    "dropout_good",
+    "dropout_not_good",
+    "sessions_per_closed",
+    "weeks_per_closed",
     "comparable",
     "note",
 ]
@@ -54,9 +75,14 @@ def _group_row(name: str, rows: pd.DataFrame, measure: Measure, min_n: int) -> d
     active = rows["episode_active"].fillna(False).astype(bool)
     changed = rows[rows["change_category"].notna() & (rows["change_category"] != "not_enough_data")]
     closed = rows[~active]
-    dropouts = closed[
-        (closed["sessions"] <= DROPOUT_MAX_SESSIONS) & ~closed["change_category"].isin(IMPROVED_CATEGORIES)
-    ]
+    endings = closing_kind(closed)
+    good = closed["change_category"].isin(IMPROVED_CATEGORIES)
+    closed_changed = closed["change_category"].notna() & (closed["change_category"] != "not_enough_data")
+    dropout = endings.isin(["unplanned", "inferred_unplanned"])
+    closed_comparable = len(closed) >= min_n
+    weeks = (pd.to_datetime(closed["latest_date"]) - pd.to_datetime(closed["first_date"])).dt.days.astype(
+        float
+    ) / 7.0
     n_change = len(changed)
     comparable = n_change >= min_n
     es = (
@@ -69,7 +95,10 @@ def _group_row(name: str, rows: pd.DataFrame, measure: Measure, min_n: int) -> d
     if es is not None and es.value is None:
         es = None
     withheld = float("nan")
-    note = "" if comparable else f"{TOO_FEW} (n = {n_change} with a change; minimum {min_n})"
+    notes = [] if comparable else [f"{TOO_FEW} (n = {n_change} with a change; minimum {min_n})"]
+    if not closed_comparable and (comparable or len(closed)):
+        notes.append(f"closed-episode shares withheld (n = {len(closed)} closed; minimum {min_n})")
+    note = "; ".join(notes)
     return {
         "clinician_id": name,
         "clients": int(rows["client_id"].nunique()),
@@ -96,10 +125,38 @@ def _group_row(name: str, rows: pd.DataFrame, measure: Measure, min_n: int) -> d
         "effect_size_low": es.ci_low if es else withheld,
         "effect_size_high": es.ci_high if es else withheld,
         "closed_episodes": len(closed),
-        "dropout_pct": _pct(len(dropouts), len(closed)) if comparable else withheld,
+        "good_outcome_pct": _pct(int((good & closed_changed).sum()), int(closed_changed.sum()))
+        if closed_comparable
+        else withheld,
+        "planned_endings": int((endings == "planned").sum()),
+        "unplanned_endings": int((endings == "unplanned").sum()),
+        "inferred_unplanned": int((endings == "inferred_unplanned").sum()),
+        "endings_not_recorded": int((endings == "not_recorded").sum()),
+        "dropout_pct": _pct(int(dropout.sum()), len(closed)) if closed_comparable else withheld,
+        "dropout_good": int((dropout & good).sum()),
+        "dropout_not_good": int((dropout & ~good).sum()),
+        "sessions_per_closed": float(closed["sessions"].mean()) if len(closed) else float("nan"),
+        "weeks_per_closed": float(weeks.mean()) if len(closed) else float("nan"),
         "comparable": comparable,
         "note": note,
     }
+
+
+def closing_kind(closed: pd.DataFrame) -> pd.Series:
+    """How each closed episode ended: planned, unplanned (recorded), inferred_unplanned or not_recorded."""
+    recorded = (
+        closed["episode_ending"]
+        if "episode_ending" in closed
+        else pd.Series(None, index=closed.index, dtype=object)
+    )
+    early = (closed["sessions"] <= DROPOUT_MAX_SESSIONS) & ~closed["change_category"].isin(
+        IMPROVED_CATEGORIES
+    )
+    kind = pd.Series("not_recorded", index=closed.index, dtype=object)
+    kind[early.to_numpy()] = "inferred_unplanned"
+    kind[(recorded == "planned").to_numpy()] = "planned"
+    kind[(recorded == "unplanned").to_numpy()] = "unplanned"
+    return kind
 
 
 def clinician_summary(
@@ -108,9 +165,10 @@ def clinician_summary(
     """One row per clinician (by code, not by result) for one outcome measure, plus a whole-team row.
 
     Shares are of episodes with a first and a latest score (``with_change``); off track is of active
-    episodes; dropout is of closed episodes that ended after at most DROPOUT_MAX_SESSIONS rated sessions
-    without reliable improvement. Groups with ``with_change`` below ``min_n`` withhold shares and effect
-    size (NaN, with a note) so small caseloads are never ranked on noise. The effect size is
+    episodes; the good-outcome share and dropout are of closed episodes (see the module docstring).
+    Groups with ``with_change`` below ``min_n`` withhold shares and effect size, and groups with fewer
+    closed episodes than ``min_n`` withhold the closed-episode shares (NaN, with a note), so small
+    caseloads are never ranked on noise; counts are always shown. The effect size is
     caseload.change.pre_post_effect_size (pre-post d with a Becker 1988 95% CI).
     """
     rows = overview[overview["measure"] == measure.code] if not overview.empty else overview
@@ -186,7 +244,24 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
                 "% deteriorated": cell(r.deteriorated_pct, r.comparable, ".0f"),
                 "% off track now": cell(r.off_track_pct, r.comparable, ".0f"),
                 "Effect size (95% CI)": es,
-                "% dropout": cell(r.dropout_pct, r.comparable, ".0f"),
+                "Closed episodes": r.closed_episodes,
+                "% good outcome (closed)": cell(r.good_outcome_pct, not math.isnan(r.good_outcome_pct), ".0f")
+                if r.closed_episodes >= 1
+                else "–",
+                "Endings planned / unplanned / inferred unplanned / not recorded": (
+                    f"{r.planned_endings} / {r.unplanned_endings} / {r.inferred_unplanned} / "
+                    f"{r.endings_not_recorded}"
+                ),
+                "% dropout": cell(r.dropout_pct, not math.isnan(r.dropout_pct), ".0f")
+                if r.closed_episodes >= 1
+                else "–",
+                "Dropouts good / not good at last rating": f"{r.dropout_good} / {r.dropout_not_good}",
+                "Sessions per closed episode": None
+                if math.isnan(r.sessions_per_closed)
+                else round(r.sessions_per_closed, 1),
+                "Weeks per closed episode": None
+                if math.isnan(r.weeks_per_closed)
+                else round(r.weeks_per_closed, 1),
             }
         )
     return pd.DataFrame(rows)

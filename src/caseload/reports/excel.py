@@ -57,7 +57,16 @@ SUPERVISION_HEADERS = {
     "effect_size_low": ("ES 95% CI low", EFFECT),
     "effect_size_high": ("ES 95% CI high", EFFECT),
     "closed_episodes": ("Closed episodes", INTEGER),
+    "good_outcome_pct": ("% good outcome (closed)", PERCENT),
+    "planned_endings": ("Planned endings", INTEGER),
+    "unplanned_endings": ("Unplanned endings (recorded)", INTEGER),
+    "inferred_unplanned": ("Unplanned endings (inferred)", INTEGER),
+    "endings_not_recorded": ("Endings not recorded", INTEGER),
     "dropout_pct": ("% dropout", PERCENT),
+    "dropout_good": ("Dropouts, good at last rating", INTEGER),
+    "dropout_not_good": ("Dropouts, not good at last rating", INTEGER),
+    "sessions_per_closed": ("Sessions per closed episode", SCORE),
+    "weeks_per_closed": ("Weeks per closed episode", SCORE),
     "note": ("Note", None),
 }
 _WITHHELD = {
@@ -66,8 +75,9 @@ _WITHHELD = {
     "deteriorated_pct",
     "off_track_pct",
     "effect_size",
-    "dropout_pct",
 }
+# Shares of closed episodes: withheld (NaN) when a group has too few closed episodes (supervision.py).
+_CLOSED_WITHHELD = {"good_outcome_pct", "dropout_pct"}
 
 
 def safe_text(value: str) -> tuple[str, bool]:
@@ -146,6 +156,8 @@ def _supervision_frame(summary: pd.DataFrame) -> pd.DataFrame:
         column = summary[key].astype(object)
         if key in _WITHHELD and "comparable" in summary:
             column = column.where(summary["comparable"].astype(bool), TOO_FEW)
+        if key in _CLOSED_WITHHELD:
+            column = column.where(summary[key].notna(), TOO_FEW)
         out[header] = column
     return out
 
