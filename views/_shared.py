@@ -83,15 +83,18 @@ def get_registry() -> dict[str, Measure]:
         raise
 
 
-def data_version(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, str]:
-    """A fingerprint of the store's content that changes with every import, undo or sample load."""
+def data_version(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, str, str, str]:
+    """A fingerprint of what the engine reads: changes with every import that adds ratings, undo, sample
+    load, recorded ending or client setting (an import that adds nothing leaves the caches alone)."""
     row = con.execute(
         """select (select count(*) from ratings),
-                  (select coalesce(max(import_id), 0) from imports),
+                  (select coalesce(max(import_id), 0) from imports where records_added > 0),
                   (select count(*) from imports where undone_at is not null),
-                  (select coalesce(max(imported_at)::varchar, '') from imports)"""
+                  (select coalesce(max(imported_at)::varchar, '') from imports where records_added > 0),
+                  (select count(*)::varchar || '/' || coalesce(max(recorded_at)::varchar, '') from episode_endings),
+                  (select count(*)::varchar || '/' || coalesce(max(updated_at)::varchar, '') from client_settings)"""
     ).fetchall()[0]
-    return int(row[0]), int(row[1]), int(row[2]), str(row[3])
+    return int(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), str(row[5])
 
 
 def store_is_empty(con: duckdb.DuckDBPyConnection) -> bool:

@@ -24,6 +24,7 @@ from caseload.views import (
     session_table,
 )
 from views._auth import audit_once, require_viewer
+from views._episode_panel import render_episode_panel
 from views._guide_panel import render_guide_panel
 from views._shared import (
     client_detail,
@@ -90,12 +91,14 @@ alerts = episode.get("alerts") or []
 facts = [
     f"**{client}**",
     f"clinician **{episode.get('clinician_id') or '–'}**",
-    f"age group **{episode.get('age_group') or '–'}**",
+    f"age group **{episode.get('age_group') or '–'}**"
+    + (f" ({episode['age_group_source']})" if episode.get("age_group_source") else ""),
     episode.get("episode_label") or "",
     f"{episode.get('episode_sessions', '–')} sessions",
     alliance_label(episode.get("alliance_status")),
 ]
 st.markdown(" · ".join(f for f in facts if f))
+render_episode_panel(client, episodes, episode, viewer)
 
 # --- filters: measure and dates ------------------------------------------------------------------------
 entry = None

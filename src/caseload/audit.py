@@ -32,6 +32,8 @@ ACTIONS = {
     "view_supervision": "viewed supervision aggregates",
     "export": "exported data",
     "print": "printed or downloaded a report",
+    "record_ending": "recorded how an episode ended",
+    "client_settings": "changed a client's episode gap or age group",
     "user_add": "added a user",
     "user_remove": "removed a user",
     "password_change": "changed a password",
