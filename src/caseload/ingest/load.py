@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from caseload.ingest import arrays
 from caseload.ingest.report import ImportReport, RowError
 from caseload.ingest.validate import items_expr
 from caseload.store import next_import_id, now_utc, rejected_rows, transaction
@@ -150,15 +151,15 @@ def write_import(
     if mapping_record.get("session_rule") == "date_rank":
         renumber_by_date(con, [import_id])
     if errors:
-        table = pa.table(
+        table = arrays.table(
             {
-                "import_id": pa.array([import_id] * len(errors), pa.int32()),
-                "row": pa.array([e.row for e in errors], pa.int32()),
-                "line": pa.array([e.line for e in errors], pa.int32()),
-                "column": pa.array([_with_sheet(e) for e in errors], pa.string()),
-                "value": pa.array([e.value for e in errors], pa.string()),
-                "reason": pa.array([e.reason for e in errors], pa.string()),
-                "message": pa.array([e.message for e in errors], pa.string()),
+                "import_id": arrays.int_array([import_id] * len(errors), pa.int32()),
+                "row": arrays.optional_int_array([e.row for e in errors], pa.int32()),
+                "line": arrays.optional_int_array([e.line for e in errors], pa.int32()),
+                "column": arrays.string_array([_with_sheet(e) for e in errors]),
+                "value": arrays.string_array([e.value for e in errors]),
+                "reason": arrays.string_array([e.reason for e in errors]),
+                "message": arrays.string_array([e.message for e in errors]),
             }
         )
         con.register("_cl_errors", table)
@@ -192,7 +193,7 @@ def renumber_by_date(
     else:
         if not clients:
             return
-        con.register("_cl_clients", pa.table({"client_id": pa.array(clients, pa.string())}))
+        con.register("_cl_clients", arrays.table({"client_id": arrays.string_array(clients)}))
         affected = "select client_id from _cl_clients"
     try:
         con.execute(

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 from caseload import audit
 from caseload.access import LOCAL_USER
 from caseload.backup import backup_store
-from caseload.ingest import load
+from caseload.ingest import arrays, load
 from caseload.ingest.layouts import ROLE_KEYS, Header, Recognition, find_header, recognise, referenced_columns
 from caseload.ingest.privacy import SQL_EMAIL, SQL_IP, SQL_PHONE, Finding, header_kind, mask, refusal_message
 from caseload.ingest.read import SPREADSHEET_KINDS, Grid, read_grids
@@ -136,7 +136,7 @@ def signature(names: list[str]) -> str:
 
 def _distinct_values(grid: Grid, header: Header, limit: int = 60) -> Callable[[str], list[str]]:
     names = header.names
-    lines = grid.table.column("_line").to_numpy()
+    lines = arrays.ints(grid.table.column("_line"))
     # Recognition only needs to see what kind of values a column holds: the first rows are enough.
     body = grid.table.slice(int(np.searchsorted(lines, header.line, side="right")), RECOGNITION_ROWS)
     cache: dict[str, list[str]] = {}
@@ -246,32 +246,29 @@ def _describe(mapping: dict[str, Any]) -> str:
 
 def data_rows(table: pa.Table, header_line: int) -> pa.Table:
     """The data rows of a grid: below the header, not blank (cells of only spaces are blank), numbered _row."""
-    lines = table.column("_line").to_numpy()
+    lines = arrays.ints(table.column("_line"))
     body = table.slice(int(np.searchsorted(lines, header_line, side="right")))
     names = [n for n in body.column_names if n != "_line"]
-    maybe = None  # rows with any non-empty cell; cheap, no string copies
+    if not names:
+        return body.append_column("_row", arrays.int_array(np.zeros(0, dtype=np.int64)))
+    maybe = np.zeros(body.num_rows, dtype=bool)  # rows with any non-empty cell; cheap, no string copies
     for n in names:
-        has = pc.fill_null(pc.greater(pc.binary_length(body.column(n)), 0), False)
-        maybe = has if maybe is None else pc.or_(maybe, has)
-    if maybe is None:
-        return body.append_column("_row", pa.array([], pa.int64()))
-    if not pc.all(maybe).as_py():
-        body = body.filter(maybe)
+        maybe |= arrays.filled(body.column(n))
+    if not maybe.all():
+        body = body.filter(arrays.bool_array(maybe))
     # Of those, rows whose only content is whitespace are blank too: check column by column, only where needed.
     undecided = np.arange(body.num_rows)
     for n in names:
         if len(undecided) == 0:
             break
         column = body.column(n)
-        cells = column if len(undecided) == body.num_rows else column.take(pa.array(undecided))
-        trimmed = pc.utf8_trim(cells, characters=BLANK_CHARS)
-        filled = pc.fill_null(pc.greater(pc.binary_length(trimmed), 0), False).to_numpy(zero_copy_only=False)
-        undecided = undecided[~filled]
+        cells = column if len(undecided) == body.num_rows else column.take(arrays.int_array(undecided))
+        undecided = undecided[~arrays.filled(pc.utf8_trim(cells, characters=BLANK_CHARS))]
     if len(undecided):
         blank = np.zeros(body.num_rows, dtype=bool)
         blank[undecided] = True
-        body = body.filter(pa.array(~blank))
-    return body.append_column("_row", pa.array(np.arange(1, body.num_rows + 1, dtype=np.int64)))
+        body = body.filter(arrays.bool_array(~blank))
+    return body.append_column("_row", arrays.int_array(np.arange(1, body.num_rows + 1, dtype=np.int64)))
 
 
 def _register(con: duckdb.DuckDBPyConnection, plan: SheetPlan, uid: str, k: int) -> None:
@@ -282,22 +279,10 @@ def _register(con: duckdb.DuckDBPyConnection, plan: SheetPlan, uid: str, k: int)
     plan.n_rows = table.num_rows
 
 
-def _string_buffers(column: pa.ChunkedArray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(offsets, bytes) of each chunk of a string column, as numpy views (no copies)."""
-    out = []
-    for chunk in column.chunks:
-        if len(chunk) == 0:
-            continue
-        chunk = chunk.cast(pa.string()) if chunk.type != pa.string() else chunk
-        _validity, offsets, data = chunk.buffers()
-        off = np.frombuffer(offsets, dtype=np.int32, count=len(chunk) + 1 + chunk.offset)[chunk.offset :]
-        raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-        out.append((off, raw))
-    return out
-
-
 def _has_byte(column: pa.ChunkedArray, byte: bytes) -> bool:
-    return any(bool(np.any(raw[off[0] : off[-1]] == byte[0])) for off, raw in _string_buffers(column))
+    return any(
+        bool(np.any(raw[off[0] : off[-1]] == byte[0])) for _chunk, off, raw in arrays.string_chunks(column)
+    )
 
 
 _EDGE_FIRST = np.zeros(256, dtype=bool)
@@ -308,7 +293,7 @@ _EDGE_LAST[[0x20, 0x09, 0x0A, 0x0D, 0xA0]] = True  # 0xA0: its last byte
 
 def _needs_trim(column: pa.ChunkedArray) -> bool:
     """True when some cell starts or ends with whitespace (checked on the bytes, without copying strings)."""
-    for off, raw in _string_buffers(column):
+    for _chunk, off, raw in arrays.string_chunks(column):
         starts, ends = off[:-1], off[1:]
         filled = ends > starts
         if not filled.any():
@@ -665,14 +650,14 @@ def _import_plans(
     blocks_table = f"_cl_blocks_{uid}"
     con.register(
         blocks_table,
-        pa.table(
+        arrays.table(
             {
-                "block": pa.array([b.index for b in blocks], pa.int32()),
-                "sheet": pa.array([b.sheet for b in blocks], pa.string()),
-                "sheet_idx": pa.array([b.sheet_idx for b in blocks], pa.int32()),
-                "measure": pa.array([b.measure.code if b.measure else None for b in blocks], pa.string()),
-                "ranked": pa.array([b.ranked for b in blocks], pa.bool_()),
-                "n_items": pa.array(
+                "block": arrays.int_array([b.index for b in blocks], pa.int32()),
+                "sheet": arrays.string_array([b.sheet for b in blocks]),
+                "sheet_idx": arrays.int_array([b.sheet_idx for b in blocks], pa.int32()),
+                "measure": arrays.string_array([b.measure.code if b.measure else None for b in blocks]),
+                "ranked": arrays.bool_array([b.ranked for b in blocks]),
+                "n_items": arrays.int_array(
                     [b.measure.n_items if b.measure and b.items else 0 for b in blocks], pa.int32()
                 ),
             }
@@ -812,7 +797,7 @@ def _raw_cells(con: duckdb.DuckDBPyConnection, plans: list[SheetPlan], wanted: l
         rows = sorted({r for s, r in wanted if s == plan.sheet})
         if not rows:
             continue
-        con.register("_cl_wanted", pa.table({"_row": pa.array(rows, pa.int64())}))
+        con.register("_cl_wanted", arrays.table({"_row": arrays.int_array(rows)}))
         try:
             frame = con.execute(
                 f"select d.* exclude (_line) from {plan.data} d semi join _cl_wanted w using (_row)"

@@ -16,9 +16,11 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from caseload.ingest import arrays
 from caseload.ingest.report import ImportError_
 from caseload.safety import UnsafeUpload, check_workbook_zip
 
@@ -192,15 +194,14 @@ def _read_csv_python(text: str, file_name: str, encoding: str, delimiter: str) -
     if not rows or width == 0:
         raise ImportError_(f"{file_name}: the file holds no table")
     columns = {
-        f"c{i}": pa.array([r[i] if i < len(r) else None for r in rows], pa.string()) for i in range(width)
+        f"c{i}": arrays.string_array([r[i] if i < len(r) else None for r in rows]) for i in range(width)
     }
-    columns["_line"] = pa.array(lines, pa.int64())
-    return Grid(None, pa.table(columns), "csv", encoding=encoding, delimiter=delimiter)
+    columns["_line"] = arrays.int_array(lines)
+    return Grid(None, arrays.table(columns), "csv", encoding=encoding, delimiter=delimiter)
 
 
 def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -> Grid | None:
     """pyarrow's reader for well-formed files (every record has the same number of fields), else None."""
-    import numpy as np
     import pyarrow.csv as pacsv
 
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
@@ -261,7 +262,7 @@ def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -
         return None
     if table.num_rows != len(lines):
         return None  # a stray quote or blank-looking line: let the csv module decide
-    table = table.append_column("_line", pa.array(lines.astype(np.int64)))
+    table = table.append_column("_line", arrays.int_array(lines))
     return Grid(None, table, "csv", encoding=encoding, delimiter=delimiter)
 
 
@@ -374,8 +375,8 @@ def _grid_from_rows(name: str, rows: list[list[object]], kind: str) -> Grid:
     if any(len(r) != width for r in rows):
         rows = [list(r) + [None] * (width - len(r)) for r in rows]
     columns: dict[str, pa.Array] = {f"c{i}": column_text(tuple(r[i] for r in rows)) for i in range(width)}
-    columns["_line"] = pa.array(range(1, len(rows) + 1), pa.int64())
-    return Grid(name, pa.table(columns), kind)
+    columns["_line"] = arrays.int_array(np.arange(1, len(rows) + 1))
+    return Grid(name, arrays.table(columns), kind)
 
 
 def column_text(col: tuple[object, ...]) -> pa.Array:
