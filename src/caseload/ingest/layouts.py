@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from caseload.measures import Measure, normalise_measure_name
@@ -205,15 +206,26 @@ _DESCRIPTION_CLIENT = re.compile(r"client (code|id|number|no)|your (code|id)|pse
 
 def norm(text: str) -> str:
     """Header text reduced to lower-case letters and digits ('Session #' -> 'session', 'Klient' -> 'klient')."""
-    folded = unicodedata.normalize("NFKD", str(text).replace("ß", "ss")).encode("ascii", "ignore").decode()
+    return _norm(str(text))
+
+
+@lru_cache(maxsize=65536)
+def _norm(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.replace("ß", "ss")).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "", folded.lower())
 
 
 def tokens(text: str) -> list[str]:
     """Header words: split at non-letters and camelCase ('orsIndividual' -> ['ors', 'individual'])."""
-    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", str(text))
+    return list(_tokens(str(text)))
+
+
+@lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
+    # Cached: header detection asks for the words of every measure's item names for every cell it tries.
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text)
     folded = unicodedata.normalize("NFKD", spaced.replace("ß", "ss")).encode("ascii", "ignore").decode()
-    return [t for t in re.split(r"[^a-z0-9]+", folded.lower()) if t]
+    return tuple(t for t in re.split(r"[^a-z0-9]+", folded.lower()) if t)
 
 
 @dataclass

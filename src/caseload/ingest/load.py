@@ -33,8 +33,11 @@ def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: 
         f"""create temp table {exc} (sheet_idx integer, _row bigint, block integer, status varchar,
                                      s_total double, s_date date, f_row bigint)"""
     )
+    # Equal keys have equal hashes, so fewer distinct hashes than rows is necessary for a repeated key
+    # (a hash collision only sends the file down the exact path below); one 64-bit hash per row groups
+    # about twice as fast as the six key columns.
     has_dups = con.execute(
-        f"select count(*) from (select 1 from {cand} where reason is null group by {KEY} having count(*) > 1)"
+        f"select count(*) > count(distinct hash({KEY})) from {cand} where reason is null"
     ).fetchall()[0][0]
     if has_dups:
         con.execute(

@@ -205,27 +205,19 @@ def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -
     import pyarrow.csv as pacsv
 
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    raw = np.frombuffer(data, dtype=np.uint8)
     n_cr = data.count(b"\r")
     if n_cr and n_cr != data.count(b"\r\n"):
         return None  # bare CR line ends: the csv module handles those
-    newlines = np.flatnonzero(raw == 10)
-    quotes = np.flatnonzero(raw == 34) if data.count(b'"') else np.zeros(0, dtype=np.int64)
-    if len(quotes):
-        outside = np.searchsorted(quotes, newlines) % 2 == 0
-        ends, end_index = newlines[outside], np.flatnonzero(outside)
+    if not n_cr and b'"' not in data and data[bom : bom + 1] != b"\n" and b"\n\n" not in data:
+        # No quotes and no blank lines: every physical line is one record, record k on line k.
+        n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        lines = np.arange(1, n_lines + 1, dtype=np.int64)
+        first_end = data.find(b"\n", bom)
+        first = data[bom : first_end if first_end >= 0 else len(data)]
+        quoted = False
     else:
-        ends, end_index = newlines, np.arange(len(newlines))
-    starts = np.concatenate(([bom], ends + 1))
-    stops = np.concatenate((ends, [len(data)]))
-    lines = np.concatenate(([1], end_index + 2))
-    lengths = stops - starts
-    crlf = np.zeros(len(stops), dtype=bool)
-    has_char = lengths > 0
-    crlf[has_char] = raw[stops[has_char] - 1] == 13
-    nonempty = (lengths - crlf) > 0
-    lines = lines[nonempty]
-    first = bytes(data[starts[nonempty][0] : stops[nonempty][0]]) if nonempty.any() else b""
+        lines, first = _record_lines(data, bom)
+        quoted = b'"' in data
     try:
         width = len(next(csv.reader([first.decode(encoding, errors="replace")], delimiter=delimiter)))
     except (StopIteration, csv.Error):
@@ -249,7 +241,7 @@ def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -
                 quote_char='"',
                 double_quote=True,
                 escape_char=False,
-                newlines_in_values=bool(len(quotes)),
+                newlines_in_values=quoted,
                 ignore_empty_lines=True,
             ),
             convert_options=pacsv.ConvertOptions(
@@ -264,6 +256,29 @@ def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -
         return None  # a stray quote or blank-looking line: let the csv module decide
     table = table.append_column("_line", arrays.int_array(lines))
     return Grid(None, table, "csv", encoding=encoding, delimiter=delimiter)
+
+
+def _record_lines(data: bytes, bom: int) -> tuple[np.ndarray, bytes]:
+    """The physical line each non-empty record starts on (newlines inside quotes do not end a record),
+    and the first record's bytes."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(raw == 10)
+    quotes = np.flatnonzero(raw == 34) if data.count(b'"') else np.zeros(0, dtype=np.int64)
+    if len(quotes):
+        outside = np.searchsorted(quotes, newlines) % 2 == 0
+        ends, end_index = newlines[outside], np.flatnonzero(outside)
+    else:
+        ends, end_index = newlines, np.arange(len(newlines))
+    starts = np.concatenate(([bom], ends + 1))
+    stops = np.concatenate((ends, [len(data)]))
+    lines = np.concatenate(([1], end_index + 2))
+    lengths = stops - starts
+    crlf = np.zeros(len(stops), dtype=bool)
+    has_char = lengths > 0
+    crlf[has_char] = raw[stops[has_char] - 1] == 13
+    nonempty = (lengths - crlf) > 0
+    first = bytes(data[starts[nonempty][0] : stops[nonempty][0]]) if nonempty.any() else b""
+    return lines[nonempty].astype(np.int64), first
 
 
 # ---------------------------------------------------------------- spreadsheets
