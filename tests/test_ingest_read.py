@@ -44,6 +44,25 @@ def test_odd_but_readable_csv_gives_the_same_rows_either_way(text, monkeypatch):
     assert _filled(fast) == _filled(slow)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b\n1,2\n3,4\n",  # no quotes, no blank lines: record k is on line k
+        "a,b\n1,2\n3,4",  # the same without a final newline
+        "\ufeffa;b\n1;2\n",  # after a BOM
+        "\na,b\n1,2\n",  # a leading blank line: lines counted from the bytes instead
+        "a,b\n1,2\n\n3,4\n",  # a blank line in the middle
+        "a,b\r\n1,2\r\n3,4\r\n",  # Windows line ends
+    ],
+)
+def test_well_formed_csv_gives_the_same_grid_and_physical_lines_either_way(text, monkeypatch):
+    fast, slow = _both(text.encode("utf-8"), "plain.csv", monkeypatch)
+    assert _filled(fast) == _filled(slow)
+    assert [line for line, _cells in _filled(fast)] == [
+        n for n, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1) if raw.strip()
+    ]
+
+
 def _filled(grid) -> list[tuple[int, list[str | None]]]:
     return [(line, cells) for line, cells in grid.head(100) if any(cells)]
 

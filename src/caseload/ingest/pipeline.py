@@ -10,6 +10,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -55,6 +56,7 @@ ROW_LEVEL_REASONS = {
     "missing_session",
     "invalid_session",
     "unknown_rater",
+    "unknown_ending",
 }
 PREVIEW_ROWS = 20
 RECOGNITION_ROWS = 20_000
@@ -315,7 +317,7 @@ def _scan_identifiers(con: duckdb.DuckDBPyConnection, plan: SheetPlan) -> list[F
     """Identifier columns of a sheet: by header (if they hold anything) and by content."""
     mapping = plan.mapping
     scored = set(referenced_columns(mapping)) - {
-        mapping.get(k) for k in ("client_id", "clinician_id", "episode_id", "age_group", "rater")
+        mapping.get(k) for k in ("client_id", "clinician_id", "episode_id", "age_group", "rater", "ending")
     }
     unmapped = [n for n in plan.header.names if n not in set(referenced_columns(mapping))]
     exprs, keys = [], []
@@ -399,6 +401,7 @@ def _blocks(
         episode=m.get("episode_id"),
         age_group=m.get("age_group"),
         rater=m.get("rater"),
+        ending=m.get("ending"),
         session_pattern=m.get("session_pattern"),
         episode_pattern=m.get("episode_pattern"),
         sheet_idx=sheet_idx,
@@ -484,6 +487,11 @@ def _blocks(
     return blocks
 
 
+def _any_row(con: duckdb.DuckDBPyConnection, data: str, condition: str) -> bool:
+    """True when some row of the data table meets the condition (one column scan, not a block's work)."""
+    return bool(con.execute(f"select exists (select 1 from {data} where {condition})").fetchall()[0][0])
+
+
 def _check_items(items: list[str] | None, measure: Measure, file_name: str) -> None:
     if items and len(items) != measure.n_items:
         raise ImportError_(
@@ -531,10 +539,12 @@ def import_file(
     """
     step = progress or (lambda _f, _t: None)
     data, name = _source_bytes(source, file_name)
-    sha = hashlib.sha256(data).hexdigest()
-    report = ImportReport(file=name, sha256=sha)
     step(0.02, "reading")
-    grids = read_grids(data, name, sheet)
+    # hashlib releases the GIL on large inputs: the file is hashed on a second thread while it is parsed.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(hashlib.sha256, data)
+        grids = read_grids(data, name, sheet)
+        report = ImportReport(file=name, sha256=digest.result().hexdigest())
     del data
     today = today or date.today()
     uid = uuid.uuid4().hex[:12]
@@ -636,8 +646,9 @@ def _import_plans(
     spreadsheet = plans[0].grid.kind in SPREADSHEET_KINDS
     width = max((b.measure.n_items for b in blocks if b.measure is not None and b.items), default=0)
     cand = f"_cl_cand_{uid}"
-    parts = []
-    for b in blocks:
+    parts: list[str] = []
+
+    def add(b: Block) -> None:
         plan = next(p for p in plans if p.sheet == b.sheet)
         values = plan.mapping.get("values")
         parts.append(
@@ -645,6 +656,14 @@ def _import_plans(
                 b, plan.data, plan.columns, values, formats[b.sheet], spreadsheet, today, plan.commas, width
             )
         )
+
+    for b in blocks:
+        data = next(p for p in plans if p.sheet == b.sheet).data
+        if b.measure is None and b.when and not _any_row(con, data, b.when):
+            continue  # a long file's rows naming no known measure, usually none: skip that block's full scan
+        add(b)
+    if not parts:  # no data rows at all: one empty block still gives the candidates' columns
+        add(blocks[0])
     con.execute(f"create temp table {cand}_rows as " + " union all ".join(parts))
     temps.append(f"{cand}_rows")
     blocks_table = f"_cl_blocks_{uid}"
@@ -837,6 +856,7 @@ def _raw_record(b: Block, plan: SheetPlan, cells: dict[str, str | None]) -> dict
         "item_sum": sum(p for p in parsed if p is not None) if items else None,
         "measure_raw": cell(b.measure_column),
         "rater_raw": cell(b.rater),
+        "ending_raw": cell(b.ending),
     }
 
 
