@@ -77,6 +77,7 @@ class SheetPlan:
     data: str = ""  # temp table name of the data rows
     n_rows: int = 0
     commas: set[str] = field(default_factory=set)  # columns (c-names) holding a comma somewhere
+    ats: set[str] = field(default_factory=set)  # columns (c-names) holding an '@' somewhere
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -276,6 +277,7 @@ def _register(con: duckdb.DuckDBPyConnection, plan: SheetPlan, uid: str, k: int)
     plan.data = f"_cl_data_{uid}_{k}"
     table = tidy_cells(data_rows(plan.grid.table, int(plan.header.line)))
     plan.commas = {n for n in table.column_names if n.startswith("c") and _has_byte(table.column(n), b",")}
+    plan.ats = {n for n in table.column_names if n.startswith("c") and _has_byte(table.column(n), b"@")}
     con.register(plan.data, table)
     plan.n_rows = table.num_rows
 
@@ -327,10 +329,11 @@ def _scan_identifiers(con: duckdb.DuckDBPyConnection, plan: SheetPlan) -> list[F
             keys.append((name, "filled"))
         if name in scored:
             continue
-        exprs.append(
-            f"list(_row order by _row) filter (where contains({col}, '@') and regexp_matches({col}, {q(SQL_EMAIL)}))[1:50]"
-        )
-        keys.append((name, "email"))
+        if plan.columns[name] in plan.ats:  # an e-mail address needs an '@': columns without one are skipped
+            exprs.append(
+                f"list(_row order by _row) filter (where contains({col}, '@') and regexp_matches({col}, {q(SQL_EMAIL)}))[1:50]"
+            )
+            keys.append((name, "email"))
         if name in unmapped:
             exprs.append(
                 f"list(_row order by _row) filter (where regexp_matches({col}, {q(SQL_PHONE)}))[1:50]"
