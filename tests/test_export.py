@@ -85,3 +85,29 @@ def test_an_unknown_extension_is_refused(tmp_path):
     con = store.connect(":memory:")
     with pytest.raises(ValueError, match="csv or .xlsx"):
         write_export(con, tmp_path / "x.pdf")
+
+
+def test_endings_and_age_groups_set_in_the_app_travel_with_the_export(registry, tmp_path):
+    from caseload.client_settings import record_ending, save_client_settings
+    from caseload.episodes import episodes
+
+    con = _store_with_sample(registry)
+    table = episodes(con, today=TODAY)
+    open_one = table[table["ending"].isna()].iloc[0]
+    record_ending(con, open_one["client_id"], pd.Timestamp(open_one["end_date"]).date(), "unplanned")
+    adult = con.execute("select min(client_id) from ratings where age_group = 'adult'").fetchall()[0][0]
+    con.execute("update ratings set age_group = null where client_id = ?", [adult])
+    save_client_settings(con, adult, gap_days=None, age_group="adolescent")
+    out = tmp_path / "everything.csv"
+    write_export(con, out)
+
+    fresh = store.connect(":memory:")
+    report = import_file(fresh, out, registry=registry, today=TODAY)
+    assert report.rows_rejected == 0
+    columns = ["client_id", "episode", "start_date", "end_date", "sessions", "ending", "active"]
+    before, after = episodes(con, today=TODAY)[columns], episodes(fresh, today=TODAY)[columns]
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
+    mine = episodes(fresh, today=TODAY, client_id=open_one["client_id"])
+    assert mine["ending"].tolist()[-1] == "unplanned"
+    ages = fresh.execute("select distinct age_group from ratings where client_id = ?", [adult]).fetchall()
+    assert ages == [("adolescent",)]

@@ -235,3 +235,37 @@ def test_ambiguous_day_month_dates_are_read_day_first_with_a_warning(con, regist
     )
     assert forced.rows_imported == 1
     assert ratings(con).session_date[0].date().isoformat() == "2026-03-04"
+
+
+def test_an_ending_column_is_read_as_planned_unplanned_or_ended_and_an_unknown_word_is_reported(
+    con, registry
+):
+    from caseload.ingest import import_file
+
+    csv = (
+        b"client_id,session_date,session_number,measure,total,Discharge type\n"
+        b"A,2026-01-05,1,ORS,18,\n"
+        b"A,2026-01-12,2,ORS,27,Mutual\n"
+        b"B,2026-01-05,1,ORS,18,\n"
+        b"B,2026-01-12,2,ORS,16,Dropped out\n"
+        b"C,2026-01-12,1,ORS,16,Closed\n"
+        b"D,2026-01-12,1,ORS,16,moved away\n"
+    )
+    report = import_file(con, csv, file_name="endings.csv", registry=registry, today=date(2026, 6, 1))
+    assert (report.rows_read, report.rows_imported, report.rows_rejected) == (6, 5, 1)
+    (error,) = report.errors
+    assert (error.row, error.column, error.value) == (6, "Discharge type", "moved away")
+    assert "not an ending Caseload understands" in error.message
+    stored = con.execute(
+        "select client_id, ending from ratings where ending is not null order by 1"
+    ).fetchall()
+    assert stored == [("A", "planned"), ("B", "unplanned"), ("C", "ended")]
+
+
+def test_a_discharge_column_of_dates_is_not_taken_for_the_ending(con, registry):
+    from caseload.ingest import import_file
+
+    csv = b"client_id,session_date,session_number,measure,total,Discharge\nA,2026-01-05,1,ORS,18,2026-02-01\n"
+    report = import_file(con, csv, file_name="dates.csv", registry=registry, today=date(2026, 6, 1))
+    assert report.rows_imported == 1 and report.rows_rejected == 0
+    assert con.execute("select ending from ratings").fetchall() == [(None,)]

@@ -139,10 +139,35 @@ def test_write_sample_writes_a_csv_and_an_xlsx_with_the_same_rows(tmp_path):
 def test_the_csv_writes_ors_with_one_decimal_and_phq9_as_whole_numbers(tmp_path):
     path = write_sample(tmp_path, n_clients=30, seed=4, today=TODAY)[0]
     lines = path.read_text().splitlines()
+    total = lines[0].split(",").index("total")
     ors = next(line for line in lines if ",ORS," in line and ",,,,,," in line)
-    assert ors.split(",")[-1].count(".") == 1
+    assert ors.split(",")[total].count(".") == 1
     phq = next(line for line in lines if ",PHQ9," in line)
     assert "." not in phq.split(",", 7)[-1]
+
+
+def test_endings_are_written_only_on_the_last_session_of_a_finished_course():
+    sim = simulate_caseload(80, 5, today=TODAY)
+    ratings, truth = sim.ratings, sim.clients
+    ended = ratings[ratings["ending"].notna()]
+    assert set(ended["ending"]) <= {"planned", "unplanned"} and len(ended) > 0
+    for client, rows in ended.groupby("client_id"):
+        mine = ratings[ratings["client_id"] == client]
+        course = truth[truth["client_id"] == client]
+        finished = course[~course["in_progress"]]
+        # Each ending sits on the last session of a finished course and says how that course ended.
+        for session, at in rows.groupby("session_number"):
+            assert set(at["ending"]) <= set(finished["ending"])
+            later = mine[mine["session_number"] > session]
+            assert later.empty or (later["session_date"].min() - at["session_date"].max()).days > 90
+    open_clients = set(truth.loc[truth["in_progress"], "client_id"]) - set(
+        truth.loc[~truth["in_progress"], "client_id"]
+    )
+    assert not (set(ended["client_id"]) & open_clients)
+    # Most finished courses say how they ended; some leave it to the clinician.
+    finished = truth[~truth["in_progress"] & (truth["sessions_held"] > 0)]
+    share = ended.groupby(["client_id", "session_number"]).ngroups / len(finished)
+    assert 0.6 < share < 0.95
 
 
 def test_caseload_sample_writes_the_files(tmp_path, capsys):

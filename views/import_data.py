@@ -25,6 +25,7 @@ ROLES = [
     ("episode_id", "Episode / case", False),
     ("rater", "Rater", False),
     ("age_group", "Age group", False),
+    ("ending", "Episode ending (planned / unplanned / ended)", False),
 ]
 DATE_FORMATS = {
     "auto": "Recognise",

@@ -42,6 +42,7 @@ EXPORT_COLUMNS = [
     "age_group",
     *ITEM_COLUMNS,
     "total",
+    "ending",
 ]
 MEASURE_ORDER = {"ORS": 0, "SRS": 1, "PHQ9": 2, "GAD7": 3}
 
@@ -81,6 +82,9 @@ class SampleConfig:
     missing_srs: float = 0.07
     missing_phq: float = 0.10
     total_only_share: float = 0.03  # ratings exported as a total without items (OpenFIT Format B style)
+    # Closed courses whose export says how they ended (on the last session's ratings); the rest leave it to
+    # the clinician. Our choice: ICCE-style systems ask for the ending type at closure (rom-systems 3.6).
+    ending_recorded_share: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ def simulate_caseload(
     registry = registry or load_measures()
     today = today or date.today()
     rng = np.random.default_rng(seed)
+    # A stream of its own, so recording endings leaves every other generated number as it was.
+    ending_rng = np.random.default_rng([seed, 8])
     n_clin = n_clinicians or max(2, round(n_clients / 12))
     rows: list[dict[str, Any]] = []
     truth: list[dict[str, Any]] = []
@@ -140,6 +146,8 @@ def simulate_caseload(
         for c, start, episode in layout:
             held = [k for k, d in enumerate(c["days"]) if start - d >= 0]
             first_number = number + 1
+            complete = len(held) == len(c["days"])
+            recorded = complete and ending_rng.random() < cfg.ending_recorded_share
             for k in held:
                 number = first_number + k
                 when = today - timedelta(days=int(start - c["days"][k]))
@@ -151,6 +159,7 @@ def simulate_caseload(
                             "session_date": when,
                             "session_number": number,
                             "age_group": age_group,
+                            "ending": c["ending"] if recorded and k == held[-1] else None,
                             **rec,
                         }
                     )
@@ -206,6 +215,7 @@ def export_frame(ratings: pd.DataFrame) -> pd.DataFrame:
     out["session_date"] = pd.to_datetime(ratings["session_date"]).dt.strftime("%Y-%m-%d")
     out["session_number"] = ratings["session_number"].astype(int).astype(str)
     out["age_group"] = ratings["age_group"].astype(str)
+    out["ending"] = ratings["ending"].astype(object).where(ratings["ending"].notna(), "").astype(str)
     one_decimal = ratings["measure"].isin(["ORS", "SRS"]).to_numpy()
     for col in [*ITEM_COLUMNS, "total"]:
         values = ratings[col].to_numpy(dtype=float)
@@ -279,6 +289,7 @@ def store_rows(ratings: pd.DataFrame, registry: dict[str, Measure], import_id: i
             "total_source": np.where([i is None for i in items], "total", "items"),
             "import_id": import_id,
             "source_row": np.arange(1, len(ratings) + 1),
+            "ending": ratings["ending"].astype(object).where(ratings["ending"].notna(), None),
         }
     )
 

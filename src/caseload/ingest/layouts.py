@@ -4,6 +4,7 @@ The result is a *mapping*: a plain, JSON-serialisable dict naming columns by the
 dict a user edits on the Import page or passes with ``--mapping FILE``. Keys:
 
 ``client_id`` (required), ``clinician_id``, ``episode_id`` (+ ``episode_pattern``), ``age_group``, ``rater``,
+``ending`` (how the episode ended, on the rating that closed it: planned, unplanned or ended),
 ``session_date`` (+ ``date_format``: 'ymd', 'dmy', 'mdy' or a strptime format), ``session_number``
 (+ ``session_pattern``, a regex whose first group is the number, e.g. for REDCap event names), and either
 
@@ -165,7 +166,25 @@ ROLE_SYNONYMS: dict[str, tuple[str, ...]] = {
         "reporter",
     ),
     "age_group": ("agegroup", "clientgroup", "altersgruppe", "population", "agecategory"),
+    "ending": (
+        "ending",
+        "endingtype",
+        "endtype",
+        "episodeending",
+        "termination",
+        "terminationtype",
+        "dischargetype",
+        "dischargereason",
+        "discharge",
+        "closuretype",
+        "closurereason",
+        "closedreason",
+        "beendigung",
+        "abschluss",
+    ),
 }
+# Headers that name the ending unmistakably: mapped whatever the cells say, so an unknown value is reported.
+STRONG_ENDING_NAMES = {"ending", "endingtype", "endtype", "episodeending", "terminationtype", "dischargetype"}
 REDCAP_EVENT = "redcapeventname"
 STRONG_MEASURE_NAMES = {
     "measure",
@@ -513,10 +532,17 @@ def recognise(
         problems.append("no column with the client code was recognised")
 
     redcap_event = next((n for n in names if norm(n) == REDCAP_EVENT), None)
-    for role in ("episode_id", "clinician_id", "age_group", "rater"):
+    for role in ("episode_id", "clinician_id", "age_group", "rater", "ending"):
         col = pick(role)
         if col and role == "age_group" and not _values_are_age_groups(column_values(col)):
             col = None
+        if (
+            col
+            and role == "ending"
+            and norm(col) not in STRONG_ENDING_NAMES
+            and not _values_are_endings(column_values(col))
+        ):
+            col = None  # e.g. a "discharge" column holding dates
         if col and role == "rater" and not _values_are_raters(column_values(col)):
             col = None
         if col:
@@ -780,6 +806,48 @@ AGE_GROUP_VALUES = {
     "kinder": "child",
     "c": "child",
 }
+# How an export says an episode ended (on the rating that closed it); "" = no ending on this rating.
+# Recorded as planned, unplanned or just "ended" (type not said). Anything else is reported, not guessed.
+ENDING_VALUES = {
+    "": "",
+    "no": "",
+    "none": "",
+    "open": "",
+    "active": "",
+    "ongoing": "",
+    "n": "",
+    "0": "",
+    "planned": "planned",
+    "mutual": "planned",
+    "agreed": "planned",
+    "completed": "planned",
+    "complete": "planned",
+    "treatment completed": "planned",
+    "planned ending": "planned",
+    "regulär": "planned",
+    "regulaer": "planned",
+    "geplant": "planned",
+    "unplanned": "unplanned",
+    "unilateral": "unplanned",
+    "dropout": "unplanned",
+    "drop-out": "unplanned",
+    "dropped out": "unplanned",
+    "did not return": "unplanned",
+    "lost contact": "unplanned",
+    "lost to follow-up": "unplanned",
+    "unplanned ending": "unplanned",
+    "abbruch": "unplanned",
+    "ungeplant": "unplanned",
+    "ended": "ended",
+    "end": "ended",
+    "closed": "ended",
+    "discharged": "ended",
+    "terminated": "ended",
+    "yes": "ended",
+    "y": "ended",
+    "1": "ended",
+    "beendet": "ended",
+}
 RATER_VALUES = {
     "self": "self",
     "client": "self",
@@ -815,6 +883,10 @@ def _values_are_age_groups(values: list[str]) -> bool:
     return bool(values) and all(v.strip().lower() in AGE_GROUP_VALUES for v in values)
 
 
+def _values_are_endings(values: list[str]) -> bool:
+    return bool(values) and all(v.strip().lower() in ENDING_VALUES for v in values)
+
+
 def _values_are_raters(values: list[str]) -> bool:
     return bool(values) and all(v.strip().lower() in RATER_VALUES for v in values)
 
@@ -826,6 +898,7 @@ ROLE_KEYS = (
     "episode_id",
     "age_group",
     "rater",
+    "ending",
     "session_date",
     "session_number",
     "measure_column",

@@ -146,9 +146,9 @@ def write_import(
         session = "coalesce(session_val, case when ranked then rank_val end)"
     con.execute(
         f"""insert into ratings (client_id, clinician_id, episode_id, age_group, session_date, session_number,
-                                 measure, rater, items, total, total_source, import_id, source_row)
+                                 measure, rater, items, total, total_source, import_id, source_row, ending)
             select client_id, clinician_id, episode_id, age_group, date_val, {session},
-                   measure, rater, {items_expr(width)}, total_val, total_source, {int(import_id)}, _row
+                   measure, rater, {items_expr(width)}, total_val, total_source, {int(import_id)}, _row, ending
             from ({status}) s {rank_join} where status = 'new'"""
     )
     if mapping_record.get("session_rule") == "date_rank":

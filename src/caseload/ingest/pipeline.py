@@ -56,6 +56,7 @@ ROW_LEVEL_REASONS = {
     "missing_session",
     "invalid_session",
     "unknown_rater",
+    "unknown_ending",
 }
 PREVIEW_ROWS = 20
 RECOGNITION_ROWS = 20_000
@@ -318,7 +319,7 @@ def _scan_identifiers(con: duckdb.DuckDBPyConnection, plan: SheetPlan) -> list[F
     """Identifier columns of a sheet: by header (if they hold anything) and by content."""
     mapping = plan.mapping
     scored = set(referenced_columns(mapping)) - {
-        mapping.get(k) for k in ("client_id", "clinician_id", "episode_id", "age_group", "rater")
+        mapping.get(k) for k in ("client_id", "clinician_id", "episode_id", "age_group", "rater", "ending")
     }
     unmapped = [n for n in plan.header.names if n not in set(referenced_columns(mapping))]
     exprs, keys = [], []
@@ -403,6 +404,7 @@ def _blocks(
         episode=m.get("episode_id"),
         age_group=m.get("age_group"),
         rater=m.get("rater"),
+        ending=m.get("ending"),
         session_pattern=m.get("session_pattern"),
         episode_pattern=m.get("episode_pattern"),
         sheet_idx=sheet_idx,
@@ -857,6 +859,7 @@ def _raw_record(b: Block, plan: SheetPlan, cells: dict[str, str | None]) -> dict
         "item_sum": sum(p for p in parsed if p is not None) if items else None,
         "measure_raw": cell(b.measure_column),
         "rater_raw": cell(b.rater),
+        "ending_raw": cell(b.ending),
     }
 
 

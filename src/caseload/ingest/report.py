@@ -19,6 +19,7 @@ REASONS = {
     "partial_items": "too many missing items",
     "unknown_measure": "measure not in the registry",
     "unknown_rater": "rater not recognised",
+    "unknown_ending": "episode ending not recognised",
     "conflicting_duplicate": "same session twice with different scores",
     "conflict": "differs from the rating already stored",
     "no_scores": "no ratings in the row",

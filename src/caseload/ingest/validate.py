@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from caseload.ingest.layouts import AGE_GROUP_VALUES, RATER_VALUES
+from caseload.ingest.layouts import AGE_GROUP_VALUES, ENDING_VALUES, RATER_VALUES
 from caseload.measures import Measure
 
 # (strptime format, how a person writes it, day-month order family)
@@ -145,6 +145,7 @@ class Block:
     episode: str | None = None
     age_group: str | None = None
     rater: str | None = None
+    ending: str | None = None
     measure_column: str | None = None
     when: str | None = None  # SQL condition on the data table (long layouts)
     session_pattern: str | None = None
@@ -193,13 +194,15 @@ def block_sql(
         )
     rater_whens = " ".join(f"when {q(k)} then {q(v)}" for k, v in RATER_VALUES.items())
     age_whens = " ".join(f"when {q(k)} then {q(v)}" for k, v in AGE_GROUP_VALUES.items())
+    ending_whens = " ".join(f"when {q(k)} then {q(v)}" for k, v in ENDING_VALUES.items() if k)
     skip_list = ", ".join(q(s) for s in SKIP_TRUE)
     where = f"where {b.when}" if b.when else ""
     raw_items = ", ".join(f"{col(c)} as r{k}" for k, c in enumerate(b.items[:n], start=1))
     l1 = f"""
         select _row, _line,
             {col(b.client)} as client_id, {col(b.clinician)} as clinician_id, {episode} as episode_id,
-            {col(b.age_group)} as age_raw, {col(b.rater)} as rater_raw, {col(b.date)} as date_raw,
+            {col(b.age_group)} as age_raw, {col(b.rater)} as rater_raw, {col(b.ending)} as ending_raw,
+            {col(b.date)} as date_raw,
             {session_cell} as session_cell, {session} as session_raw, {col(b.total)} as total_raw,
             {col(b.skip)} as skip_raw, {col(b.measure_column)} as measure_raw{", " + raw_items if raw_items else ""}
         from {data} {where}"""
@@ -218,7 +221,8 @@ def block_sql(
             try_cast(session_raw as double) as s_c,
             coalesce(lower(skip_raw) in ({skip_list}), false) as skipped,
             (case when rater_raw is null then 'self' else (case lower(rater_raw) {rater_whens} end) end) as rater,
-            (case lower(age_raw) {age_whens} end) as age_group
+            (case lower(age_raw) {age_whens} end) as age_group,
+            (case when ending_raw is null then '' else (case lower(ending_raw) {ending_whens} end) end) as ending_code
         from ({l1})"""
     given = " + ".join(f"(r{k} is not null)::integer" for k in range(1, n + 1)) or "0"
     finite_items = "".join(f", {finite(f'c{k}')} as i{k}" for k in range(1, n + 1))
@@ -239,7 +243,7 @@ def block_sql(
         from ({l2})"""
     if m is None:  # rows of a long file whose measure is not in the registry
         return f"""
-        select {b.index} as block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, date_val,
+        select {b.index} as block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, nullif(ending_code, '') as ending, date_val,
             session_val, false as has_items{pad(0)}, cast(null as double) as total_val,
             cast(null as varchar) as total_source,
             (case when total_raw is null and n_given = 0 then 'empty' else 'unknown_measure' end) as reason,
@@ -272,10 +276,11 @@ def block_sql(
                      and ({n} - n_given > {m.max_missing_items} or (t is null and not {can_prorate}))
                      then 'partial_items'
                 when rater is null then 'unknown_rater'
+                when ending_code is null then 'unknown_ending'
             end as reason
         from ({l3})"""
     return f"""
-        select {b.index} as block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, date_val,
+        select {b.index} as block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, nullif(ending_code, '') as ending, date_val,
             session_val, n_given > 0 as has_items{own_items}{pad(n)},
             (case
                 when {n} > 0 and n_given = {n} then coalesce(t, round(item_sum, {d}))
@@ -322,6 +327,8 @@ def error_location(
         return b.measure_column, rec.get("measure_raw") or ""
     if reason == "unknown_rater":
         return b.rater, rec.get("rater_raw")
+    if reason == "unknown_ending":
+        return b.ending, rec.get("ending_raw")
     if reason in ("non_numeric", "out_of_range", "partial_items") and err_item:
         raw = rec.get("item_raw") or []
         value = raw[err_item - 1] if err_item - 1 < len(raw) else None
@@ -356,6 +363,11 @@ def error_message(b: Block, reason: str, err_item: int, rec: dict[str, Any], dat
     if reason == "unknown_rater":
         return (
             f"{value!r} in {where} is not a known rater (self, parent, partner, teacher, clinician or other)."
+        )
+    if reason == "unknown_ending":
+        return (
+            f"{value!r} in {where} is not an ending Caseload understands (planned, unplanned or ended; "
+            "blank for a session that did not end the episode)."
         )
     assert m is not None
     if reason == "non_numeric":
