@@ -16,6 +16,10 @@ OVERVIEW_KEYS = {
     "clinician_id",
     "episode",
     "episode_active",
+    "episode_ending",
+    "episode_closed_by",
+    "age_group",
+    "age_group_source",
     "population",
     "measure",
     "sessions",
@@ -120,3 +124,20 @@ def test_an_unknown_client_is_a_one_line_error(store_file, capsys):
 def test_a_bad_today_is_a_one_line_error(store_file, capsys):
     code, _, err = run(capsys, "overview", "--db", str(store_file), "--today", "22/11/2026")
     assert code == 2 and "--today must be a date" in err
+
+
+def test_settings_show_and_change_the_episode_rules_which_the_overview_then_follows(store_file, capsys):
+    code, out, _ = run(capsys, "settings", "--json", "--db", str(store_file))
+    assert code == 0
+    assert json.loads(out) == {
+        "episode_gap_days": 90,
+        "episode_close_after_days": 60,
+        "default_age_group": "adult",
+    }
+    # C1's two courses lie about 380 days apart: with a 500-day gap they are one episode.
+    code, out, _ = run(capsys, "settings", "--gap-days", "500", "--db", str(store_file))
+    assert code == 0 and "more than 500 days" in out
+    code, out, _ = run(capsys, "overview", "--json", "--db", str(store_file), "--today", TODAY.isoformat())
+    assert [(d["client_id"], d["episode"]) for d in json.loads(out)] == [("C1", 1), ("C2", 1)]
+    code, _, err = run(capsys, "settings", "--default-age-group", "senior", "--db", str(store_file))
+    assert code != 0 and "adult, adolescent, child" in err

@@ -178,6 +178,42 @@ def _progress_printer(file_name: str):
     return show
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Show the site's episode rules and default age group; change any that are given."""
+    from caseload.engine import DEFAULT_AGE_GROUP_SETTING
+    from caseload.episodes import CLOSE_AFTER_SETTING, GAP_DAYS_SETTING, EpisodeRules
+    from caseload.measures import AGE_GROUPS
+    from caseload.store import get_setting, set_setting
+
+    con = _store(args)
+    for name, value in (("--gap-days", args.gap_days), ("--close-after-days", args.close_after_days)):
+        if value is not None and not 1 <= value <= 3650:
+            raise CliError(f"{name} must be between 1 and 3650 days, not {value}")
+    if args.default_age_group is not None and args.default_age_group not in AGE_GROUPS:
+        raise CliError(f"--default-age-group must be one of {', '.join(AGE_GROUPS)}")
+    if args.gap_days is not None:
+        set_setting(con, GAP_DAYS_SETTING, str(args.gap_days))
+    if args.close_after_days is not None:
+        set_setting(con, CLOSE_AFTER_SETTING, str(args.close_after_days))
+    if args.default_age_group is not None:
+        set_setting(con, DEFAULT_AGE_GROUP_SETTING, args.default_age_group)
+    rules = EpisodeRules.from_settings(con)
+    shown = {
+        "episode_gap_days": rules.gap_days,
+        "episode_close_after_days": rules.close_after_days,
+        "default_age_group": get_setting(con, DEFAULT_AGE_GROUP_SETTING, "adult"),
+    }
+    if args.json:
+        print_json(shown)
+    else:
+        print(f"A new episode starts after more than {shown['episode_gap_days']} days without a rating.")
+        print(
+            f"An episode without a rating for more than {shown['episode_close_after_days']} days is closed."
+        )
+        print(f"Clients whose export gives no age group are read with {shown['default_age_group']} norms.")
+    return 0
+
+
 def cmd_overview(args: argparse.Namespace) -> int:
     """One line per client (episode) and outcome measure: scores, change, category, status and alerts."""
     from caseload.engine import caseload_overview, overview_records
@@ -413,6 +449,19 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
     p.set_defaults(func=cmd_overview)
+
+    p = sub.add_parser(
+        "settings", parents=[common], help="show or change the episode rules and the default age group"
+    )
+    p.add_argument("--gap-days", type=int, help="days without a rating after which a new episode starts (90)")
+    p.add_argument(
+        "--close-after-days", type=int, help="days without a rating after which an episode is closed (60)"
+    )
+    p.add_argument(
+        "--default-age-group", help="norms for clients whose export gives none: adult, adolescent, child"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("client", parents=[common], help="one client's sessions, bands and alerts")
     p.add_argument("client_id")
