@@ -348,3 +348,18 @@ def test_what_a_change_means_in_the_clients_words(registry, latest, words):
 
     facts = client_facts(detail(outcome("ORS", [20.0, latest], category=None)), registry)
     assert meaning(facts.outcomes[0]) == words
+
+
+@needs_poppler
+def test_the_summary_and_the_packet_say_whose_norms_the_line_comes_from(registry, tmp_path):
+    from caseload.reports.packet import norms_label
+
+    teen = detail(outcome("ORS", [20.0, 23.0, 26.5], population="adolescent"))
+    text = flat(pdf_text(client_summary_pdf(teen, registry, []), tmp_path))
+    assert "clinical range for young people (28)" in text
+    adult = detail(outcome("ORS", [20.0, 23.0, 26.5], population="adult"))
+    assert "clinical range for adults (25)" in flat(
+        pdf_text(client_summary_pdf(adult, registry, []), tmp_path, "a.pdf")
+    )
+    assert norms_label(registry["ORS"], "adolescent") == "adolescent norms"
+    assert norms_label(registry["PHQ9"], "adolescent") == "norms for all ages"

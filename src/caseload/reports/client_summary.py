@@ -360,6 +360,14 @@ def client_chart(course: Course, width: int = 620, height: int = 210) -> Any:
     )
 
 
+# Whose scores a cutoff comes from, in the client's words (the measure's age-group cutoffs, e.g. ORS).
+FOR_WHOM = {"adult": " for adults", "adolescent": " for young people", "child": " for children"}
+
+
+def _for_whom(m: Measure, age_group: str | None) -> str:
+    return FOR_WHOM.get(age_group or "", "") if age_group in m.cutoffs else ""
+
+
 def summary_content(
     detail: Mapping[str, Any] | ClientFacts,
     registry: Mapping[str, Measure],
@@ -395,7 +403,9 @@ def summary_content(
             key.append(("band", f"Shaded: {BAND_WORDS}"))
         cut = m.cutoff_for(course.age_group)
         if cut is not None:
-            key.append(("line", f"Dashed: {CLINICAL_LINE} ({cutoff_text(cut)})"))
+            key.append(
+                ("line", f"Dashed: {CLINICAL_LINE}{_for_whom(m, course.age_group)} ({cutoff_text(cut)})")
+            )
         chart_key = tuple(key)
         started = _started(course)
         items, items_note = _item_rows(course)

@@ -82,6 +82,11 @@ def _num_text(value: Any, decimals: int = 1) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def norms_label(m: Measure, age_group: str | None) -> str:
+    """Whose norms a cutoff is: 'adolescent norms' where the measure has a cutoff for the age group."""
+    return f"{age_group} norms" if age_group and age_group in m.cutoffs else "norms for all ages"
+
+
 def outcome_chart(course: Course, facts: ClientFacts) -> ScoreChart:
     """The outcome chart as the dashboard shows it: cutoff, reliable-change band around the intake, expected
     band (25th-75th percentile) with its median, and a marker where an alert fired."""
@@ -119,7 +124,9 @@ def outcome_chart(course: Course, facts: ClientFacts) -> ScoreChart:
         title=f"{m.code} — {m.name}",
         subtitle=" ".join(subtitle),
         cutoff=cut,
-        cutoff_label=f"cutoff {cutoff_text(cut)}" if cut is not None else "",
+        cutoff_label=(
+            f"cutoff {cutoff_text(cut)} ({norms_label(m, course.age_group)})" if cut is not None else ""
+        ),
         band=band,
         rc_band=(max(m.min, intake - rc), min(m.max, intake + rc)) if rc is not None else None,
         rc_label="reliable-change band" if rc is not None else "",
