@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from _browser import ARTIFACTS, CHROMIUM_ARGS, ROOT, caseload_server, listening_addresses
 
+from caseload.store import connect
+
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -174,3 +176,31 @@ def test_screenshots_for_the_readme(browser, tmp_path):
         page.get_by_role("heading", name="Alliance").wait_for()
         assert page.get_by_text(re.compile(r"Off track|At risk|On track")).count() >= 1
         _shot(page, "readme_client", height=1450)
+
+
+def test_a_clinician_records_how_an_episode_ended_in_the_browser(browser, tmp_path):
+    db = tmp_path / "store.duckdb"
+    with caseload_server(db) as url:
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(url)
+        page.get_by_role("button", name="Load sample caseload").click()
+        page.get_by_text("Active clients").wait_for(timeout=120_000)
+        # The app's sample is the committed one (same seed), dated to today: a client whose export gives
+        # no ending.
+        sample = pd.read_csv(SAMPLE_CSV, dtype=str)
+        client = sorted(set(sample["client_id"]) - set(sample.loc[sample["ending"].notna(), "client_id"]))[0]
+        page.goto(f"{url}/client?client={client}")
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"^Episodes \(\d+\), ending and settings")).click()
+        page.get_by_text("How did", exact=False).first.wait_for()
+        page.get_by_text("unplanned", exact=True).first.click()
+        page.get_by_role("button", name="Save ending").click()
+        page.get_by_text("ended unplanned", exact=False).first.wait_for(timeout=60_000)
+        _shot(page, "e2e_20_client_episode_ended", height=1400)
+    con = connect(db, read_only=True)
+    try:
+        assert con.execute("select client_id, ending from episode_endings").fetchall() == [
+            (client, "unplanned")
+        ]
+    finally:
+        con.close()

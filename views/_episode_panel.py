@@ -92,7 +92,7 @@ def _ending_form(con, client: str, episode: dict[str, Any], viewer: Viewer) -> N
                 con, client, ended_on, None if choice == NOT_RECORDED else choice, recorded_by=viewer.username
             )
             audit_action(viewer, "record_ending", client_id=client)
-            st.toast(f"Ending of {label} saved.")
+            st.toast(f"Ending of episode {episode['episode']} saved.")
             st.rerun()
 
 
