@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from _engine_store import TODAY, put, series
 
@@ -13,7 +15,7 @@ from caseload.change import classify_change
 from caseload.engine import caseload_overview
 from caseload.gains import sudden_losses
 from caseload.measures import load_measures
-from caseload.trajectories import band_at
+from caseload.trajectories import band_at, calibrate, default_poor_probability
 
 
 def overview(con, registry, **kw):
@@ -34,51 +36,115 @@ def srs(client, totals, **kw):
     return series(client, "SRS", totals, **kw)
 
 
-# --- below the expected band -------------------------------------------------------------------------------
+# --- the chance of ending without reliable improvement -------------------------------------------------------
 
 
-def test_a_score_exactly_at_the_25th_percentile_is_on_track_and_a_tenth_below_is_at_risk(con, registry):
-    band = band_at(registry["ORS"], 18.0, 4)
+def crossing(measure, intake: float, session: int, threshold: float) -> tuple[float, float]:
+    """(worst score still under the threshold, next score down at the measure's precision, at or over it)."""
+    step = 10.0**-measure.decimals
+    sign = 1.0 if measure.higher_is_better else -1.0
+    scores = intake + sign * np.arange(20, -20, -step)  # from much better to much worse
+    p = default_poor_probability(
+        measure, [intake] * len(scores), [session] * len(scores), sign * (scores - intake)
+    )
+    k = int(np.argmax(p >= threshold))
+    assert k > 0 and p[k - 1] < threshold <= p[k]
+    return round(float(scores[k - 1]), measure.decimals), round(float(scores[k]), measure.decimals)
+
+
+def test_a_client_becomes_at_risk_when_two_in_three_like_them_end_without_reliable_improvement(con, registry):
+    ors = registry["ORS"]
+    under, at = crossing(ors, 18.0, 4, AlertConfig().at_risk_probability)
+    put(con, series("UNDER", "ORS", [18.0, 18.5, 19.0, under]) + srs("UNDER", [38] * 4))
+    put(con, series("AT", "ORS", [18.0, 18.5, 19.0, at]) + srs("AT", [38] * 4))
+    frame = overview(con, registry)
+    ok, risky = row(frame, "UNDER"), row(frame, "AT")
+    assert ok["status"] == "on_track" and "at_risk" not in rules(ok)
+    assert risky["status"] == "at_risk"
+    alert = next(a for a in risky["alerts"] if a["rule"] == "at_risk")
+    assert (alert["severity"], alert["session"]) == ("medium", 4)
+    p = alert["values"]["p_poor"]
+    assert 2 / 3 <= p < 0.8 and alert["values"]["model"] == "default"
+    band = band_at(ors, 18.0, 4)
+    change = at - 18.0
+    assert alert["message"] == (
+        f"ORS {fmt(at)} at session 4 (intake 18, {'+' if round(change, 1) > 0 else ''}{fmt(change)}): "
+        f"Caseload's default model puts the chance of ending without reliable improvement (5 points) at "
+        f"{round(100 * p)}%; at risk from 67%. The middle half of similar clients were at "
+        f"{fmt(band.p25)}–{fmt(band.p75)} by this session."
+    )
+
+
+def test_a_client_is_off_track_when_four_in_five_like_them_end_without_reliable_improvement(con, registry):
+    under, at = crossing(registry["ORS"], 22.0, 3, AlertConfig().off_track_probability)
+    put(con, series("U80", "ORS", [22.0, 21.0, under]) + srs("U80", [38] * 3))
+    put(con, series("A80", "ORS", [22.0, 21.0, at]) + srs("A80", [38] * 3))
+    frame = overview(con, registry)
+    assert row(frame, "U80")["status"] == "at_risk"
+    off = row(frame, "A80")
+    assert off["status"] == "off_track"
+    alert = next(a for a in off["alerts"] if a["rule"] == "off_track")
+    assert alert["severity"] == "high" and alert["values"]["p_poor"] >= 0.8
+    assert "; off track from 80%." in alert["message"]
+    assert "at_risk" not in rules(off)  # one alert, the worse one
+
+
+def test_the_thresholds_are_configurable(con, registry):
+    under, _ = crossing(registry["ORS"], 18.0, 4, 2 / 3)
+    put(con, series("CFG", "ORS", [18.0, 18.5, 19.0, under]) + srs("CFG", [38] * 4))
+    assert row(overview(con, registry), "CFG")["status"] == "on_track"
+    stricter = AlertConfig(at_risk_probability=0.5)
+    assert row(overview(con, registry, alert_config=stricter), "CFG")["status"] == "at_risk"
+
+
+def test_for_a_measure_where_higher_is_worse_a_higher_score_is_at_risk(con, registry):
+    phq = registry["PHQ9"]
+    under, at = crossing(phq, 16.0, 4, AlertConfig().at_risk_probability)
+    assert at > under  # worse = higher
+    put(con, series("P-OK", "PHQ9", [16, 15, 15, under]))
+    put(con, series("P-RISK", "PHQ9", [16, 15, 15, at]))
+    frame = overview(con, registry)
+    assert row(frame, "P-OK", "PHQ9")["status"] == "on_track"
+    assert row(frame, "P-RISK", "PHQ9")["status"] in ("at_risk", "off_track")
+
+
+def test_calibrated_odds_count_the_similar_clients_who_ended_poorly(con, registry):
+    ors = registry["ORS"]
+    # 40 past episodes that started at 18 and stood at 19 at session 4: 30 ended without reliable improvement.
+    history = pd.DataFrame(
+        [(f"h{i}", 18.0, t, 1.0, i >= 30) for i in range(40) for t in (2, 3, 4)],
+        columns=["episode_key", "intake", "session", "improvement", "improved"],
+    )
+    cal = calibrate(ors, history, "adult")
+    put(con, series("CAL", "ORS", [18.0, 18.5, 19.0, 19.0]) + srs("CAL", [38] * 4))
+    frame = caseload_overview(con, registry, today=TODAY, calibrations={("ORS", "adult"): cal})
+    r = row(frame, "CAL")
+    assert r["status"] == "at_risk"
+    alert = next(a for a in r["alerts"] if a["rule"] == "at_risk")
+    assert alert["values"]["model"] == "calibrated"
+    assert (alert["values"]["n"], alert["values"]["poor"], alert["values"]["p_poor"]) == (40, 30, 0.75)
+    assert (
+        "ORS 19 at session 4 (intake 18, +1): 30 of 40 clients in this caseload with a similar intake and a "
+        "similar change by session 4 (each within 1 point) ended without reliable improvement (75%); at risk "
+        "from 67%." in alert["message"]
+    )
+
+
+def test_a_measure_without_a_reliable_change_threshold_falls_back_on_the_band(con, registry):
+    plain = dataclasses.replace(registry["ORS"], reliable_change=None, reliability=None, sd=None)
+    reg = {**registry, "ORS": plain}
+    band = band_at(plain, 18.0, 4)
     put(con, series("EXACT", "ORS", [18.0, 18.5, 19.0, band.p25]) + srs("EXACT", [38, 38, 38, 38]))
     put(con, series("BELOW", "ORS", [18.0, 18.5, 19.0, round(band.p25 - 0.1, 1)]) + srs("BELOW", [38] * 4))
-    frame = overview(con, registry)
-    exact, below = row(frame, "EXACT"), row(frame, "BELOW")
-    assert exact["status"] == "on_track" and "at_risk" not in rules(exact)
+    frame = overview(con, reg)
+    assert row(frame, "EXACT")["status"] == "on_track"
+    below = row(frame, "BELOW")
     assert below["status"] == "at_risk"
     alert = next(a for a in below["alerts"] if a["rule"] == "at_risk")
-    assert alert["severity"] == "medium"
-    assert alert["session"] == 4
-    assert alert["values"]["p25"] == band.p25
     assert alert["message"] == (
         f"ORS {fmt(band.p25 - 0.1)} at session 4 is below the range 75% of similar clients had reached "
         f"({fmt(band.p25)}–{fmt(band.p75)}; expected band from Caseload's default model, intake 18)."
     )
-
-
-def test_a_score_exactly_at_the_10th_percentile_is_at_risk_and_below_it_off_track(con, registry):
-    band = band_at(registry["ORS"], 22.0, 3)
-    put(con, series("AT10", "ORS", [22.0, 21.0, band.p10]) + srs("AT10", [38] * 3))
-    put(con, series("UNDER10", "ORS", [22.0, 21.0, round(band.p10 - 0.1, 1)]) + srs("UNDER10", [38] * 3))
-    frame = overview(con, registry)
-    assert row(frame, "AT10")["status"] == "at_risk"
-    under = row(frame, "UNDER10")
-    assert under["status"] == "off_track"
-    alert = next(a for a in under["alerts"] if a["rule"] == "off_track")
-    assert alert["severity"] == "high"
-    assert "range 90% of similar clients had reached" in alert["message"]
-    assert "at_risk" not in rules(under)  # one band alert, the worse one
-
-
-def test_for_a_measure_where_higher_is_worse_the_band_alert_fires_above_the_band(con, registry):
-    band = band_at(registry["PHQ9"], 16.0, 4)
-    assert band.p25 > band.p50
-    put(con, series("P-OK", "PHQ9", [16, 15, 15, band.p25]))
-    put(con, series("P-RISK", "PHQ9", [16, 15, 15, band.p25 + 1]))
-    frame = overview(con, registry)
-    assert row(frame, "P-OK", "PHQ9")["status"] == "on_track"
-    risky = row(frame, "P-RISK", "PHQ9")
-    assert risky["status"] == "at_risk"
-    assert "PHQ9 " in risky["top_alert"] or any("is above the range" in a["message"] for a in risky["alerts"])
 
 
 def test_a_single_rating_is_not_enough_data_and_has_no_band_alert(con, registry):
@@ -396,3 +462,9 @@ def test_numbers_are_written_the_same_way_one_by_one_and_in_bulk():
 def test_band_percentiles_in_the_config_must_exist():
     with pytest.raises(ValueError):
         AlertConfig(at_risk_percentile=20)
+
+
+@pytest.mark.parametrize("at_risk, off_track", [(0.0, 0.8), (0.9, 0.8), (0.5, 1.2)])
+def test_the_probability_thresholds_must_be_ordered_chances(at_risk, off_track):
+    with pytest.raises(ValueError):
+        AlertConfig(at_risk_probability=at_risk, off_track_probability=off_track)

@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from _engine_store import TODAY, put, series
 
+from caseload.alerts import AlertConfig
 from caseload.change import classify_change
 from caseload.engine import OVERVIEW_COLUMNS, caseload_overview, client_detail, overview_records
 from caseload.sample import simulate_caseload, store_rows
 from caseload.store import set_setting
-from caseload.trajectories import band_at
+from caseload.trajectories import band_at, default_poor_probability
 
 
 def overview(con, registry, **kw):
@@ -148,20 +149,25 @@ def test_change_categories_are_those_of_classify_change(con, registry, big_histo
         assert r.change_category == classify_change(registry[r.measure], r.first_score, latest, age).category
 
 
-def test_the_status_follows_the_band_at_the_latest_session(con, registry, big_history):
+def test_the_status_follows_the_chance_of_a_poor_end_at_the_latest_session(con, registry, big_history):
     frame = overview(con, registry)
-    for r in frame[frame.sessions >= 2].itertuples():
-        band = band_at(
-            registry[r.measure], r.first_score, r.t, None if r.population == "default" else r.population
+    config = AlertConfig()
+    judged = frame[frame.sessions >= 2]
+    assert set(judged.status) >= {"on_track", "at_risk", "off_track"}
+    for r in judged.itertuples():
+        m = registry[r.measure]
+        pop = None if r.population == "default" else r.population
+        assert r.expected_p25 == band_at(m, r.first_score, r.t, pop).p25
+        p = default_poor_probability(m, [r.first_score], [r.t], [r.improvement], pop)[0]
+        deteriorated = r.change_category in ("deteriorated", "harmed")
+        expected = (
+            "off_track"
+            if p >= config.off_track_probability or deteriorated
+            else "at_risk"
+            if p >= config.at_risk_probability
+            else "on_track"
         )
-        assert r.expected_p25 == band.p25
-        better = (
-            r.latest_score >= band.p25 if registry[r.measure].higher_is_better else r.latest_score <= band.p25
-        )
-        if r.status == "on_track":
-            assert better
-        if r.status == "at_risk":
-            assert not better
+        assert r.status == expected, (r.client_id, r.measure, p)
 
 
 def test_client_detail_gives_sessions_bands_alerts_and_categories_per_episode(con, registry):
@@ -234,6 +240,25 @@ def test_a_success_referenced_calibration_uses_only_episodes_that_improved(con, 
     a = band_at(registry["ORS"], 15.0, 3, calibration=everyone)
     b = band_at(registry["ORS"], 15.0, 3, calibration=improved)
     assert b.p50 > a.p50
+
+
+def test_only_ended_episodes_count_toward_the_chance_of_a_poor_end(con, registry):
+    from caseload.engine import history_frame
+    from caseload.episodes import EpisodeRules
+
+    newest = TODAY
+    put(con, series("RECENT", "ORS", [15.0, 16.0, 17.0], end=newest - timedelta(days=60)))
+    put(con, series("OLD", "ORS", [15.0, 16.0, 17.0], end=newest - timedelta(days=61)))
+    put(
+        con,
+        series("SAID", "ORS", [15.0, 16.0], end=newest)
+        + series("SAID", "ORS", [18.0], first_number=3, end=newest, ending="planned"),
+    )
+    put(con, series("NOW", "ORS", [15.0, 16.0], end=newest))
+    h = history_frame(con, registry, EpisodeRules(close_after_days=60))
+    ended = h.groupby("episode_key")["ended"].first()
+    ended.index = ended.index.str.split("#").str[0]
+    assert ended.to_dict() == {"RECENT": False, "OLD": True, "SAID": True, "NOW": False}
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,7 +15,9 @@ from caseload.trajectories import (
     DefaultModel,
     band_at,
     calibrate,
+    default_poor_probability,
     expected_bands,
+    outcome_probability,
     population,
     position,
 )
@@ -172,3 +175,97 @@ def test_smoothing_across_sessions_evens_out_a_noisy_session(registry):
     jump_smooth = band_at(ors, 15, 3, calibration=smooth).p50 - band_at(ors, 15, 2, calibration=smooth).p50
     assert jump_smooth < jump_raw
     assert smooth.episodes == 60
+
+
+# --- the chance of ending without reliable improvement ------------------------------------------------------
+
+
+def test_a_client_exactly_on_the_typical_course_has_even_odds_of_reliable_improvement(registry):
+    ors = registry[
+        "ORS"
+    ]  # intake 18: the default median reaches one reliable change (5) by the end, session 8
+    on_course = band_at(ors, 18.0, 4).p50 - 18.0
+    assert default_poor_probability(ors, [18.0], [4], [on_course])[0] == pytest.approx(0.5, abs=0.01)
+
+
+def test_less_change_so_far_means_a_higher_chance_of_a_poor_end(registry):
+    ors = registry["ORS"]
+    p = default_poor_probability(ors, [18.0] * 5, [4] * 5, [-4.0, -1.0, 2.0, 5.0, 8.0])
+    assert np.all(np.diff(p) < 0)
+    assert p[0] > 0.95 and p[-1] < 0.1
+
+
+def test_an_intake_on_the_healthy_side_that_stays_put_is_unlikely_to_improve_reliably(registry):
+    p = default_poor_probability(registry["ORS"], [28.0], [4], [0.0])[0]
+    assert p > 0.9
+
+
+def test_there_are_no_odds_at_intake_or_without_a_reliable_change_threshold(registry):
+    ors = registry["ORS"]
+    assert np.isnan(default_poor_probability(ors, [18.0], [1], [0.0])[0])
+    plain = dataclasses.replace(ors, reliable_change=None, reliability=None, sd=None)
+    assert np.isnan(default_poor_probability(plain, [18.0], [4], [0.0])[0])
+    assert outcome_probability(plain, [18.0], [4], [0.0])["model"].isna().all()
+
+
+def ended(n_poor: int, n_good: int, intake=15.0, improvement=2.0, sessions=(2, 3, 4)) -> pd.DataFrame:
+    """Episodes at one intake and one improvement at every session: n_poor ended poorly, n_good improved."""
+    rows = [
+        (f"e{intake}-{improvement}-{i}", intake, t, improvement, i >= n_poor)
+        for i in range(n_poor + n_good)
+        for t in sessions
+    ]
+    return pd.DataFrame(rows, columns=["episode_key", "intake", "session", "improvement", "improved"])
+
+
+def test_calibrated_odds_are_the_share_of_similar_clients_who_ended_poorly(registry):
+    ors = registry["ORS"]
+    cal = calibrate(ors, ended(24, 16))
+    odds = outcome_probability(ors, [15.0, 15.4], [4, 3], [2.0, 2.3], calibration=cal)
+    assert list(odds["model"]) == ["calibrated", "calibrated"]
+    assert list(odds["p_poor"]) == [0.6, 0.6]
+    assert (odds.loc[0, "n"], odds.loc[0, "poor"], odds.loc[0, "window"]) == (40, 24, 1.0)
+    assert cal.outcome_episodes == 40
+
+
+def test_the_odds_window_widens_until_enough_ended_clients_qualify(registry):
+    ors = registry["ORS"]
+    h = pd.concat([ended(20, 0, improvement=0.0), ended(0, 20, improvement=3.0)])
+    cal = calibrate(ors, h, rules=CalibrationRules(min_n=30))
+    odds = outcome_probability(ors, [15.0], [4], [1.0], calibration=cal)  # 0 and 3 are within 2 points of 1
+    assert (odds.loc[0, "n"], odds.loc[0, "poor"], odds.loc[0, "window"]) == (40, 20, 2.0)
+    assert odds.loc[0, "p_poor"] == 0.5
+
+
+def test_odds_fall_back_to_the_default_model_far_from_any_history(registry):
+    ors = registry["ORS"]
+    cal = calibrate(ors, ended(24, 16))  # window at most 1.5 reliable changes = 7.5 points
+    odds = outcome_probability(ors, [15.0, 15.0], [4, 4], [9.0, 10.0], calibration=cal)
+    assert list(odds["model"]) == ["calibrated", "default"]
+    assert odds.loc[1, "p_poor"] == default_poor_probability(ors, [15.0], [4], [10.0])[0]
+
+
+def test_only_ended_episodes_count_toward_the_odds_when_the_history_says_which_ended(registry):
+    ors = registry["ORS"]
+    h = ended(24, 16)
+    h["ended"] = ~h["episode_key"].isin(
+        [f"e15.0-2.0-{i}" for i in range(10)]
+    )  # ten still open, all poor so far
+    odds = outcome_probability(ors, [15.0], [4], [2.0], calibration=calibrate(ors, h))
+    assert (odds.loc[0, "n"], odds.loc[0, "poor"]) == (30, 14)
+
+
+def test_an_improved_only_history_gives_bands_but_no_odds(registry):
+    ors = registry["ORS"]
+    cal = calibrate(ors, ended(0, 40), rules=CalibrationRules(reference="improved"))
+    assert band_at(ors, 15.0, 4, calibration=cal).model == "calibrated"
+    assert outcome_probability(ors, [15.0], [4], [2.0], calibration=cal).loc[0, "model"] == "default"
+
+
+def test_the_vectorised_normal_distribution_matches_the_standard_library():
+    from statistics import NormalDist
+
+    from caseload.trajectories import _normal_cdf
+
+    z = np.linspace(-6, 6, 241)
+    assert _normal_cdf(z) == pytest.approx([NormalDist().cdf(v) for v in z], abs=2e-7)

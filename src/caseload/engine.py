@@ -768,11 +768,22 @@ def history_frame(
 ) -> pd.DataFrame:
     """Every self rating of an outcome measure at sessions 2..max_session of its episode, with its intake.
 
-    Columns: measure, population, episode_key, intake, session (1 = the measure's intake), improvement, and
-    improved (whether the episode's latest rating of the measure shows reliable improvement).
+    Columns: measure, population, episode_key, intake, session (1 = the measure's intake), improvement,
+    improved (whether the episode's latest rating of the measure shows reliable improvement) and ended (an
+    ending in the export, or no rating for close_after_days before the store's newest rating): only ended
+    episodes count toward the chance of ending without reliable improvement.
     """
     outcome = {c: m for c, m in registry.items() if m.kind == "outcome"}
-    columns = ["measure", "population", "episode_key", "intake", "session", "improvement", "improved"]
+    columns = [
+        "measure",
+        "population",
+        "episode_key",
+        "intake",
+        "session",
+        "improvement",
+        "improved",
+        "ended",
+    ]
     if not outcome:
         return pd.DataFrame(columns=columns)
     sign_cases = " ".join(f"when '{c}' then {1 if m.higher_is_better else -1}" for c, m in outcome.items())
@@ -803,7 +814,10 @@ with b as (
 a as (
     select {key} as episode_key,
         coalesce(arg_max(r.age_group, {_ORD}) filter (where r.age_group is not null), any_value(c.age_group), ?)
-            as age
+            as age,
+        bool_or(r.ending is not null)
+            or max(r.session_date) < (select max(session_date) from ratings) - {int(rules.close_after_days)}
+            as ended
     from ratings r left join {splits} p using (client_id) left join client_settings c using (client_id)
     group by episode_key
 ),
@@ -815,7 +829,7 @@ f as (
 select f.measure, {pop_expr} as population, b.episode_key, f.intake,
     (b.sn - f.s0 + 1)::integer as session,
     (case b.measure {sign_cases} end) * (b.total - f.intake) as improvement,
-    coalesce(case f.measure {improved_cases} end, false) as improved
+    coalesce(case f.measure {improved_cases} end, false) as improved, coalesce(a.ended, false) as ended
 from b join f using (episode_key, measure) join a using (episode_key)
 where b.sn - f.s0 + 1 between 2 and {int(max_session)}
 """

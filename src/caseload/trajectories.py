@@ -38,6 +38,20 @@ cell without ``min_n`` neighbours falls back to the default model, and says so. 
 ``CalibrationRules(reference="improved")`` only episodes whose latest rating shows reliable improvement form
 the neighbourhood (a success-referenced target, as PCOMS/OpenFIT define theirs).
 
+**Chance of ending without reliable improvement** (``outcome_probability``, which the status uses). The
+calibrated chance, for intake x, session t and improvement v so far: among *ended* episodes of the history
+(where it says which ended; otherwise each episode's latest rating stands for its end) with a rating at t,
+those whose intake and improvement at t both lie within +-r grid steps of (x, v), r widened one step at a
+time up to ``max_window`` reliable changes until ``min_n`` qualify; the chance is the share of them whose
+latest rating is not a reliable improvement. Where no window holds ``min_n``, the default model's chance:
+the default band read as a course, improvement(t) = median(t) + u * growth * RC * ln t + e(t), with one
+normal slope u per client and e(t) the change score's measurement error (SD RC / 1.959964; two change
+scores from the same intake share its error, correlation 0.5). From the bivariate normal of (improvement at
+t, improvement at the end), the end being ``end_session`` (8, a typical course, formats-and-norms 3.3) or
+the next session for a client already past it, P(end < RC | improvement at t). A client exactly on the
+median path of a typical intake has even odds. This is Lambert's idea of predicted treatment failure and
+Lutz's nearest-neighbour course (rom-systems 3.4), in our own form.
+
 Band percentiles are in the better direction: ``p25`` is the score that 25% of similar clients did worse
 than (for the ORS the 25th percentile of scores; for the PHQ-9 the 75th).
 """
@@ -256,7 +270,8 @@ def calibrate(
         q = _smooth_sessions(q)
     episodes = int(history.loc[history["session"] >= 2, "episode_key"].nunique()) if len(history) else 0
     odds: dict[str, object] = {}
-    if "improved" in history.columns:
+    if "improved" in history.columns and rules.reference == "all":
+        # Outcome odds need the clients who ended poorly too: not from an improved-only history.
         odds = _outcome_odds(measure, h, grid, sessions, step, rules)
     return Calibration(measure.code, population_name, grid, sessions, q, n, win, episodes, **odds)
 
@@ -447,8 +462,12 @@ def default_poor_probability(
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
-    """Standard normal CDF for an array (erf via math, vectorised)."""
-    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(z, dtype=float) / math.sqrt(2.0)))
+    """Standard normal CDF for an array, vectorised: erf by Abramowitz & Stegun 7.1.26 (error below 1.5e-7)."""
+    x = np.abs(np.asarray(z, dtype=float)) / math.sqrt(2.0)
+    k = 1.0 / (1.0 + 0.3275911 * x)
+    poly = k * (0.254829592 + k * (-0.284496736 + k * (1.421413741 + k * (-1.453152027 + k * 1.061405429))))
+    erf = 1.0 - poly * np.exp(-x * x)
+    return 0.5 * (1.0 + np.sign(z) * erf)
 
 
 def outcome_probability(
