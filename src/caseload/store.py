@@ -187,6 +187,7 @@ def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.D
         raise StoreError(_damaged(target, text)) from None
     except duckdb.Error as exc:
         raise StoreError(_damaged(target, str(exc))) from None
+    con.execute("set enable_progress_bar = false")  # DuckDB's own bar would draw over our progress line
     if not read_only:
         try:
             migrate(con)
