@@ -12,6 +12,7 @@ import csv
 import gc
 import io
 import math
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -307,6 +308,37 @@ def _check_zip(data: bytes, file_name: str) -> None:
             )
 
 
+def _check_ole(data: bytes, file_name: str) -> None:
+    """Refuse an .xls whose compound-file container is cut short, before calamine parses it.
+
+    calamine panics (a Rust panic, not an exception, with a backtrace on stderr) on some truncated files;
+    the container's sector table says which sectors the file must hold, so a cut-off copy is named as such.
+    """
+    short = ImportError_(
+        f"{file_name}: the .xls file is incomplete (cut short or damaged); export or copy it again"
+    )
+    if len(data) < 512:
+        raise short
+    shift = struct.unpack_from("<H", data, 30)[0]
+    if shift not in (9, 12):  # 512- or 4096-byte sectors are the only ones the format allows
+        raise short
+    size = 1 << shift
+    present = len(data) // size - 1  # whole sectors after the header; sector i starts at (i + 1) * size
+    n_fat, first_dir = struct.unpack_from("<I", data, 44)[0], struct.unpack_from("<I", data, 48)[0]
+    fat_ids = struct.unpack_from("<109I", data, 76)[: min(n_fat, 109)]
+    if n_fat == 0 or first_dir >= present or any(i >= present for i in fat_ids):
+        raise short
+    fat = np.frombuffer(b"".join(data[(i + 1) * size : (i + 2) * size] for i in fat_ids), dtype="<u4")
+    used = np.flatnonzero(fat != 0xFFFFFFFF)  # every sector not marked free must be in the file
+    if used.size and used[-1] >= present:
+        raise short
+
+
+def _is_reader_failure(exc: BaseException) -> bool:
+    """True for calamine's errors, including a Rust panic (pyo3's PanicException is a BaseException)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
 def cell_text(value: object) -> str | None:
     """A spreadsheet cell as text: whole numbers without '.0', dates as ISO, blanks as None."""
     if value is None:
@@ -340,11 +372,17 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
 
     if kind in ("xlsx", "xlsm", "ods"):
         _check_zip(data, file_name)
+    else:
+        _check_ole(data, file_name)
     try:
         workbook = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = list(workbook.sheet_names)
-    except Exception as exc:  # calamine raises several exception types for damaged files
-        raise ImportError_(f"{file_name}: the spreadsheet cannot be read ({_first_line(exc)})") from None
+    except BaseException as exc:  # calamine raises several exception types (and panics) for damaged files
+        if not _is_reader_failure(exc):
+            raise
+        raise ImportError_(
+            f"{file_name}: the spreadsheet cannot be read; it may be damaged or incomplete ({_first_line(exc)})"
+        ) from None
     if sheet is not None:
         if sheet not in names:
             raise ImportError_(f"{file_name}: there is no sheet {sheet!r} (sheets: {', '.join(names)})")
@@ -370,7 +408,9 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
                 gc.enable()
         except ImportError_:
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            if not _is_reader_failure(exc):
+                raise
             raise ImportError_(f"{file_name}: sheet {name!r} cannot be read ({_first_line(exc)})") from None
         if not rows:
             continue

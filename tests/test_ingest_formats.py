@@ -1,0 +1,272 @@
+"""Real .ods and .xls files import exactly like the CSV or .xlsx they were made from.
+
+The files are written in tmp_path (never committed): .ods by pandas through odfpy, legacy .xls by xlwt,
+from the committed sample caseload (long layout, date cells, numbers, blanks, endings) and from the shared
+example workbooks (title row, several sheets, numbers stored as text, formula totals, date cells).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+import python_calamine
+import xlwt
+
+from caseload.cli import main
+from caseload.ingest import ImportError_, import_file
+from caseload.ingest.read import read_grids
+from caseload.measures import load_measures
+from caseload.store import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data" / "sample_caseload.csv"
+REGISTRY = load_measures()
+TODAY = date(2027, 6, 1)  # after every date in the sample and the examples: no row is a future date
+FORMATS = ("ods", "xls")
+ODS_MIME = "application/vnd.oasis.opendocument.spreadsheet"
+
+Sheets = dict[str, list[list[object]]]
+
+
+# ---------------------------------------------------------------- writing the files
+
+
+def sample_cells() -> Sheets:
+    """The sample caseload as typed cells: real dates, whole session numbers, float scores, blanks as None."""
+    with SAMPLE.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    header = rows[0]
+
+    def typed(column: str, text: str) -> object:
+        if text == "":
+            return None
+        if column == "session_date":
+            return datetime.fromisoformat(text)
+        if column == "session_number":
+            return int(text)
+        if column.startswith("item_") or column == "total":
+            return float(text)
+        return text
+
+    return {
+        "Ratings": [header] + [[typed(c, v) for c, v in zip(header, row, strict=True)] for row in rows[1:]]
+    }
+
+
+def workbook_cells(path: Path) -> Sheets:
+    """Every sheet's cells as Excel last saved them (formula cells as their cached values)."""
+    wb = openpyxl.load_workbook(path, data_only=True)
+    return {ws.title: [[cell.value for cell in row] for row in ws.iter_rows()] for ws in wb.worksheets}
+
+
+def write_ods(sheets: Sheets, path: Path) -> Path:
+    with pd.ExcelWriter(path, engine="odf") as writer:
+        for name, rows in sheets.items():
+            pd.DataFrame(rows).to_excel(writer, sheet_name=name, header=False, index=False)
+    return path
+
+
+def write_xls(sheets: Sheets, path: Path) -> Path:
+    """A BIFF8 workbook: dates as date-formatted numbers (Excel's date cells), blanks left empty."""
+    book = xlwt.Workbook()
+    date_style = xlwt.easyxf(num_format_str="DD/MM/YYYY")
+    for name, rows in sheets.items():
+        ws = book.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, date):
+                    ws.write(r, c, value, date_style)
+                else:
+                    ws.write(r, c, value)
+    book.save(str(path))
+    return path
+
+
+def write_as(fmt: str, sheets: Sheets, path: Path) -> Path:
+    return (write_ods if fmt == "ods" else write_xls)(sheets, path.with_suffix(f".{fmt}"))
+
+
+def cells_read_back(path: Path, sheet: str) -> list[list[object]]:
+    """The raw cells the reader's engine sees, to prove the file holds date cells and text numbers."""
+    return python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python()
+
+
+# ---------------------------------------------------------------- importing
+
+
+def imported(path: Path):
+    """The report and every stored rating (import id aside) as a sorted frame."""
+    con = connect(":memory:")
+    try:
+        report = import_file(con, path, registry=REGISTRY, today=TODAY)
+        ratings = con.execute("select * exclude (import_id) from ratings order by all").df()
+    finally:
+        con.close()
+    assert report.rows_read == report.rows_imported + report.rows_duplicate + report.rows_rejected
+    return report, ratings
+
+
+def assert_same_import(got, expected) -> None:
+    (report, ratings), (want_report, want_ratings) = got, expected
+    counts = ("rows_read", "rows_imported", "rows_duplicate", "rows_rejected", "records_added")
+    assert {k: getattr(report, k) for k in counts} == {k: getattr(want_report, k) for k in counts}
+    assert report.records_by_measure == want_report.records_by_measure
+    if want_report.sheets:  # a CSV has no sheets; a workbook's must all be read, in order
+        assert report.sheets == want_report.sheets
+    assert [(e.row, e.reason) for e in report.errors] == [(e.row, e.reason) for e in want_report.errors]
+    assert sorted(ratings.client_id.unique()) == sorted(want_ratings.client_id.unique())
+    assert ratings.groupby("measure").total.sum().round(6).to_dict() == (
+        want_ratings.groupby("measure").total.sum().round(6).to_dict()
+    )
+    pd.testing.assert_frame_equal(ratings, want_ratings)
+
+
+# ---------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_sample_caseload_as_ods_or_xls_imports_exactly_like_the_csv(fmt, tmp_path):
+    path = write_as(fmt, sample_cells(), tmp_path / "sample_caseload")
+    first = cells_read_back(path, "Ratings")[1]
+    assert isinstance(first[2], date) and isinstance(first[7], float)  # real date and number cells
+
+    expected = imported(SAMPLE)
+    got = imported(path)
+    assert_same_import(got, expected)
+    report, ratings = got
+    assert report.rows_imported == 404 and report.rows_rejected == 0
+    assert ratings.ending.notna().sum() == expected[1].ending.notna().sum() > 0
+    scored = ratings.dropna(subset=["items"])
+    lengths = scored.groupby("measure")["items"].agg(lambda s: set(map(len, s))).to_dict()
+    assert lengths == {"GAD7": {7}, "ORS": {4}, "PHQ9": {9}, "SRS": {4}}  # blank item cells are not scores
+    total_only = ratings["items"].isna()
+    assert total_only.sum() > 0 and (ratings.total_source[total_only] == "total").all()  # never invented
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("example", ["ors_srs_workbook.xlsx", "ors_srs_scoring_sheet.xlsx"])
+def test_a_messy_workbook_as_ods_or_xls_imports_exactly_like_the_xlsx(example, fmt, shared_data, tmp_path):
+    original = shared_data / "exports" / example
+    manifest = {f["file"]: f for f in json.loads((original.parent / "manifest.json").read_text())["files"]}
+    sheets = workbook_cells(original)
+    path = write_as(fmt, sheets, tmp_path / original.stem)
+
+    expected = imported(original)
+    got = imported(path)
+    assert_same_import(got, expected)
+    report, ratings = got
+    want = manifest[example]["expected"]
+    assert (report.rows_imported, report.rows_rejected) == (want["rows_imported"], want["rows_rejected"])
+    assert ratings.client_id.nunique() == want["n_clients"]
+    if example == "ors_srs_scoring_sheet.xlsx":  # item scores stored as text stay text in the new file
+        assert cells_read_back(path, "Scores")[3][2] == "0.6"
+    else:
+        assert list(sheets) == ["Read me", "ORS", "SRS"]
+        assert set(ratings.measure) == {"ORS", "SRS"}
+        assert isinstance(cells_read_back(path, "ORS")[2][2], date)
+
+
+def run_cli(capsys, db: Path, *args: str) -> tuple[int, list[dict], str]:
+    code = main(["import", "--db", str(db), "--json", *map(str, args)])
+    out = capsys.readouterr()
+    return code, (json.loads(out.out) if out.out.strip() else []), out.err
+
+
+def test_caseload_import_json_reads_an_ods_and_an_xls_like_the_csv(capsys, tmp_path):
+    cells = sample_cells()
+    code, [want], _ = run_cli(capsys, tmp_path / "csv.duckdb", SAMPLE)
+    assert code == 0
+    for fmt in FORMATS:
+        path = write_as(fmt, cells, tmp_path / "sample_caseload")
+        code, [report], err = run_cli(capsys, tmp_path / f"{fmt}.duckdb", path)
+        assert code == 0, err
+        for key in ("rows_read", "rows_imported", "rows_duplicate", "rows_rejected", "records_by_measure"):
+            assert report[key] == want[key], key
+        assert report["rows_imported"] > 0
+
+
+# ---------------------------------------------------------------- damaged and unsafe files
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_truncation_of_an_ods_or_xls_gives_one_message_naming_the_file(fmt, capfd, tmp_path):
+    path = write_as(fmt, sample_cells(), tmp_path / "sample_caseload")
+    data = path.read_bytes()
+    # Every 512-byte boundary (where .xls sectors end) and odd offsets between them, from the first 8 bytes
+    # on (a shorter stump is not recognisable as a spreadsheet at all).
+    cuts = sorted({*range(512, len(data), 512), *range(8, len(data), 389), len(data) - 1})
+    messages = set()
+    for cut in cuts:
+        with pytest.raises(ImportError_) as caught:
+            read_grids(data[:cut], path.name)
+        messages.add(str(caught.value))
+    assert all(m.startswith(f"{path.name}: ") for m in messages)
+    assert "panicked" not in capfd.readouterr().err  # no Rust panic from the spreadsheet engine
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_truncated_ods_or_xls_stops_caseload_import_with_exit_code_2(fmt, capsys, tmp_path):
+    path = write_as(fmt, sample_cells(), tmp_path / "sample_caseload")
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) * 2 // 3])
+    db = tmp_path / "store.duckdb"
+    code, reports, err = run_cli(capsys, db, path)
+    assert code == 2 and reports == []
+    assert err.strip().splitlines() == [err.strip()]  # one line
+    assert path.name in err and ("incomplete" in err or "damaged" in err)
+    con = connect(db)  # read-write: the same configuration as the CLI's connection in this process
+    try:
+        assert con.execute("select count(*) from ratings").fetchall() == [(0,)]
+    finally:
+        con.close()
+
+
+def test_an_xls_with_an_email_column_is_refused_like_the_csv(tmp_path):
+    cells = sample_cells()["Ratings"]
+    rows = [cells[0] + ["Email"]] + [row + [f"{row[0].lower()}@example.org"] for row in cells[1:]]
+    xls = write_xls({"Ratings": rows}, tmp_path / "with_email.xls")
+    csv_path = tmp_path / "with_email.csv"
+    with csv_path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        for row in rows:
+            writer.writerow(["" if v is None else v.date() if isinstance(v, datetime) else v for v in row])
+
+    for path in (csv_path, xls):
+        con = connect(":memory:")
+        try:
+            report = import_file(con, path, registry=REGISTRY, today=TODAY)
+            assert report.refused and "Email" in report.refused_reason
+            assert [c["column"] for c in report.identifier_columns] == ["Email"]
+            assert report.rows_rejected == report.rows_read == 404
+            assert con.execute("select count(*) from ratings").fetchall() == [(0,)]
+            stored = con.execute("select * from rejected_rows").df().to_csv()
+            assert "@example.org" not in stored
+        finally:
+            con.close()
+
+
+# ---------------------------------------------------------------- the Import page
+
+
+def test_an_ods_workbook_uploaded_on_the_import_page_imports_every_sheet(monkeypatch, shared_data, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    path = write_ods(workbook_cells(shared_data / "exports" / "ors_srs_workbook.xlsx"), tmp_path / "book.ods")
+    monkeypatch.setenv("CASELOAD_DB", str(tmp_path / "store.duckdb"))
+    monkeypatch.delenv("CASELOAD_MEASURES", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("views/import_data.py").run()
+    at.file_uploader(key="upload").upload(path.name, path.read_bytes(), ODS_MIME).run()
+    assert not at.exception, at.exception
+    assert [t.label for t in at.tabs] == ["ORS", "SRS"]
+    at.button(key="do_import").click().run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Rows read": "225", "Imported": "225", "Duplicate": "0", "Rejected": "0"}
