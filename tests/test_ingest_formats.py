@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+import struct
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -226,6 +229,29 @@ def test_a_truncated_ods_or_xls_stops_caseload_import_with_exit_code_2(fmt, caps
         assert con.execute("select count(*) from ratings").fetchall() == [(0,)]
     finally:
         con.close()
+
+
+def test_an_xls_with_a_cell_past_the_last_column_is_refused_without_killing_the_process(tmp_path):
+    """A damaged column number made calamine allocate 65,536 x 60,001 cells and abort the interpreter:
+    checked in a child process, so a regression fails this test instead of killing pytest."""
+    rows: list[list[object]] = [["client_id", "session_date", "measure", "total"]]
+    rows += [[None] * 4] * 65534 + [["A-1", None, "ORS", 12345.678]]
+    path = write_xls({"Ratings": rows}, tmp_path / "damaged.xls")
+    data = bytearray(path.read_bytes())
+    at = data.index(struct.pack("<d", 12345.678)) - 4  # NUMBER record body: row, column, format, value
+    assert struct.unpack_from("<HH", data, at - 2) == (65535, 3)
+    struct.pack_into("<H", data, at, 60_000)
+    path.write_bytes(bytes(data))
+    script = (
+        "import sys; from caseload.ingest import ImportError_; from caseload.ingest.read import read_grids\n"
+        "try: read_grids(open(sys.argv[1], 'rb').read(), 'damaged.xls')\n"
+        "except ImportError_ as exc: print(exc)"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr[-500:]
+    assert child.stdout.startswith("damaged.xls: ") and "256 columns" in child.stdout
 
 
 def test_an_xls_with_an_email_column_is_refused_like_the_csv(tmp_path):

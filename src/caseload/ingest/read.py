@@ -332,6 +332,78 @@ def _check_ole(data: bytes, file_name: str) -> None:
     used = np.flatnonzero(fat != 0xFFFFFFFF)  # every sector not marked free must be in the file
     if used.size and used[-1] >= present:
         raise short
+    if _biff_column_beyond_limit(_ole_workbook_stream(data, fat, size, first_dir)):
+        raise ImportError_(
+            f"{file_name}: the .xls file is damaged (a cell lies beyond the format's 256 columns); "
+            "export or copy it again"
+        )
+
+
+_OLE_END = 0xFFFFFFFE
+# BIFF cell records, each starting with (row, column): FORMULA, MULRK, MULBLANK, RSTRING, LABELSST, BLANK,
+# NUMBER, LABEL, BOOLERR, RK. MULRK and MULBLANK end with their last column.
+_BIFF_CELLS = frozenset({0x0006, 0x00BD, 0x00BE, 0x00D6, 0x00FD, 0x0201, 0x0203, 0x0204, 0x0205, 0x027E})
+
+
+def _ole_chain(blob: bytes, table: np.ndarray, size: int, start: int, offset: int) -> bytes | None:
+    """The bytes of one sector chain (offset: where sector 0 starts in blob); None if the chain is broken."""
+    ids: list[int] = []
+    sector = start
+    while sector != _OLE_END:
+        if sector >= len(table) or len(ids) >= len(table) or offset + (sector + 1) * size > len(blob):
+            return None
+        ids.append(sector)
+        sector = int(table[sector])
+    return b"".join(blob[offset + i * size : offset + (i + 1) * size] for i in ids)
+
+
+def _ole_workbook_stream(data: bytes, fat: np.ndarray, size: int, first_dir: int) -> bytes:
+    """The Workbook (BIFF8) or Book (BIFF5) stream of a compound file; b"" if it has none or it cannot be
+    followed (calamine then names the problem; a cut-off file was refused before)."""
+    directory = _ole_chain(data, fat, size, first_dir, size)
+    if directory is None or len(directory) < 128:
+        return b""
+    entries, root = {}, None
+    for at in range(0, len(directory) - 127, 128):
+        name_len, kind = struct.unpack_from("<HB", directory, at + 64)
+        start, length = struct.unpack_from("<II", directory, at + 116)
+        name = directory[at : at + max(0, min(name_len, 64) - 2)].decode("utf-16-le", errors="replace")
+        if kind == 5:  # the root entry: where the mini stream lives
+            root = root or (start, length)
+        else:
+            entries.setdefault(name, (start, length))
+    found = entries.get("Workbook") or entries.get("Book")
+    if found is None or root is None:
+        return b""
+    start, length = found
+    if length >= struct.unpack_from("<I", data, 56)[0]:  # at or above the mini-stream cutoff (4096)
+        stream = _ole_chain(data, fat, size, start, size)
+    else:  # small streams live in 64-byte sectors inside the root entry's mini stream
+        mini_size = 1 << struct.unpack_from("<H", data, 32)[0]
+        root_start, root_length = root
+        mini = _ole_chain(data, fat, size, root_start, size)
+        table = _ole_chain(data, fat, size, struct.unpack_from("<I", data, 60)[0], size)
+        if mini is None or table is None:
+            return b""
+        stream = _ole_chain(mini[:root_length], np.frombuffer(table, dtype="<u4"), mini_size, start, 0)
+    return b"" if stream is None or len(stream) < length else stream[:length]
+
+
+def _biff_column_beyond_limit(stream: bytes) -> bool:
+    """True if a cell record names a column past 255: a damaged file on which calamine would try to
+    allocate rows x 65,536 cells and abort the whole process (an abort no except clause can catch)."""
+    at, end, unpack = 0, len(stream) - 4, struct.unpack_from
+    while at <= end:
+        kind, length = unpack("<HH", stream, at)
+        if at + 4 + length > len(stream):
+            break  # a record running past the stream's end: calamine reports that itself
+        if kind in _BIFF_CELLS and length >= 4:
+            if unpack("<H", stream, at + 6)[0] > 255:
+                return True
+            if kind in (0x00BD, 0x00BE) and length >= 6 and unpack("<H", stream, at + 2 + length)[0] > 255:
+                return True
+        at += 4 + length
+    return False
 
 
 def _is_reader_failure(exc: BaseException) -> bool:
