@@ -160,14 +160,32 @@ def test_the_status_follows_the_chance_of_a_poor_end_at_the_latest_session(con, 
         assert r.expected_p25 == band_at(m, r.first_score, r.t, pop).p25
         p = default_poor_probability(m, [r.first_score], [r.t], [r.improvement], pop)[0]
         deteriorated = r.change_category in ("deteriorated", "harmed")
+        healthy_intake = not m.is_clinical(r.first_score, pop)
         expected = (
             "off_track"
-            if p >= config.off_track_probability or deteriorated
+            if (p >= config.off_track_probability and not healthy_intake) or deteriorated
             else "at_risk"
             if p >= config.at_risk_probability
             else "on_track"
         )
         assert r.status == expected, (r.client_id, r.measure, p)
+
+
+def test_a_healthy_intake_that_stays_flat_is_at_most_at_risk_and_the_message_says_why(con, registry):
+    # ORS 30 at intake (adult cutoff 25) and 30.5 four sessions on: likely to end without reliable
+    # improvement, but not a failing course.
+    put(con, series("WELL", "ORS", [30, 29.5, 30, 30.5]))
+    put(con, series("LOW", "ORS", [12, 12.5, 12, 12.5, 12]))  # the same story from a clinical intake
+    frame = overview(con, registry).set_index("client_id")
+    assert frame.loc["WELL", "status"] == "at_risk"
+    assert frame.loc["LOW", "status"] == "off_track"
+    (alert,) = [a for a in frame.loc["WELL", "alerts"] if a["rule"] == "at_risk"]
+    assert alert["values"]["p_poor"] >= AlertConfig().off_track_probability
+    assert alert["values"]["healthy_intake"] is True
+    assert "already on the healthy side of the cutoff (25)" in alert["message"]
+    # Reliably worse from a healthy intake is still off track.
+    put(con, series("DROP", "ORS", [32, 30, 27, 24]))
+    assert overview(con, registry).set_index("client_id").loc["DROP", "status"] == "off_track"
 
 
 def test_client_detail_gives_sessions_bands_alerts_and_categories_per_episode(con, registry):

@@ -11,6 +11,7 @@ without reliable improvement given intake, session and change so far (trajectori
 the share of similar ended episodes in the caseload's history, else Caseload's default model):
   * not_enough_data: only the intake rating;
   * off_track: that chance is at least ``off_track_probability`` (80%), or a reliable deterioration since intake;
+    an intake already on the healthy side of the cutoff stays at most at_risk (unless reliably worse);
   * at_risk: at least ``at_risk_probability`` (two in three);
   * on_track: otherwise.
 A measure without a reliable-change threshold has no such chance; its status falls back on the expected band
@@ -70,7 +71,8 @@ RULES: dict[str, Rule] = {
             "far, is at least AlertConfig.off_track_probability (80%): the share of similar ended episodes in "
             "this caseload (similar intake and similar change at the same session, at least 30), else "
             "Caseload's default model. Without a reliable-change threshold: below the 10th percentile of the "
-            "expected band.",
+            "expected band. An intake already on the healthy side of the cutoff is at most at_risk (unless "
+            "reliably worse): off track is kept for a course that is failing.",
             "Predicted treatment failure as in Lambert's OQ signals (Finch, Lambert & Schaalje 2001) and Lutz's "
             "nearest-neighbour failure boundary, where empirical beat rational rules (Lutz et al. 2006); "
             "success probability (SPI, Miller 2024): rom-systems 2.1, 2.4, 3.4. 80% = issue 4's off_track PPV "
@@ -86,7 +88,8 @@ RULES: dict[str, Rule] = {
             "at_risk",
             "medium",
             "The chance of ending without reliable improvement is at least AlertConfig.at_risk_probability "
-            "(two in three) but under the off_track probability. Without a reliable-change threshold: below "
+            "(two in three) but under the off_track probability, or at least the off_track probability for "
+            "an intake on the healthy side of the cutoff. Without a reliable-change threshold: below "
             "the 25th percentile of the expected band (but not the 10th).",
             "Outcome-referenced like off_track (rom-systems 3.4). Two in three is our threshold [not published]: "
             "on synthetic caseloads it flags about the 45% of clients issue 4 allows at session 4; "
@@ -460,6 +463,13 @@ def outcome_rules(
             risk = enough & np.where(has_odds, p_poor >= config.at_risk_probability, band_risk)
         det = cats["reliable_deterioration"].to_numpy()
         up = cats["reliable_improvement"].to_numpy()
+        # Off track means a course that is failing. A client whose intake was already on the healthy side of
+        # the cutoff and stays there is at most at risk (unless reliably worse): worth a question, not an alarm.
+        cut = g["cutoff"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            healthy = ~np.isnan(cut) & ~(sign * (cut - first) > 0)
+        capped = off & healthy & ~det
+        off, risk = off & ~capped, risk | capped
         judged["status"][sel] = np.where(
             ~enough,
             "not_enough_data",
@@ -470,7 +480,11 @@ def outcome_rules(
         for mask, is_off in ((off, True), (risk & ~off, False)):
             by_odds, by_band = mask & has_odds, mask & ~has_odds
             if by_odds.any():
-                frames.append(_poor_odds(m, g[by_odds], sel[by_odds], odds[by_odds], rc, config, is_off))
+                frames.append(
+                    _poor_odds(
+                        m, g[by_odds], sel[by_odds], odds[by_odds], rc, config, is_off, healthy[by_odds]
+                    )
+                )
             if by_band.any():
                 frames.append(_below_expected(m, g[by_band], sel[by_band], config, is_off))
         if det.any():
@@ -489,8 +503,12 @@ def _poor_odds(
     rc: float | None,
     config: AlertConfig,
     off: bool,
+    healthy: np.ndarray | None = None,
 ) -> AlertBatch:
-    """at_risk / off_track from the chance of ending without reliable improvement, with the numbers behind it."""
+    """at_risk / off_track from the chance of ending without reliable improvement, with the numbers behind it.
+
+    ``healthy`` marks intakes on the healthy side of the cutoff (kept at most at risk; the message says why).
+    """
     d = m.decimals
     first, latest = g["first_score"].to_numpy(dtype=float), g["latest_score"].to_numpy(dtype=float)
     change = latest - first
@@ -539,6 +557,17 @@ def _poor_odds(
         + f"; {'off track' if off else 'at risk'} from {fmt(100 * threshold, 0)}%. The middle half of similar"
         " clients were at " + num(np.minimum(a, b), d) + "–" + num(np.maximum(a, b), d) + " by this session."
     )
+    healthy = np.zeros(len(g), dtype=bool) if healthy is None else np.asarray(healthy, dtype=bool)
+    if healthy.any():
+        note = (
+            " The intake ("
+            + num(first, d)
+            + ") was already on the healthy side of the cutoff ("
+            + num(g["cutoff"], d)
+            + "), where a reliable improvement is rare: worth asking what brought the client and whether "
+            + f"the {m.code} captures it."
+        )
+        message = message + _text(np.where(healthy, note.to_numpy(dtype=object), ""))
     values = pd.DataFrame(
         {
             "score": latest,
@@ -550,6 +579,7 @@ def _poor_odds(
             "n": n_used,
             "poor": poor,
             "window": window,
+            "healthy_intake": healthy,
             **{c: g[c].to_numpy(dtype=float) for c in ("p10", "p25", "p50", "p75", "p90")},
             "band_model": g["expected_model"].to_numpy(dtype=object),
         }
