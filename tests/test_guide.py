@@ -114,6 +114,37 @@ def test_at_risk_suggests_the_four_domains_but_not_yet_consultation(registry):
     } <= set(ids(guide))
 
 
+def test_a_status_from_the_chance_of_a_poor_end_is_explained_to_the_client_without_a_verdict(registry):
+    message = (
+        "ORS 19 at session 4 (intake 18, +1): 30 of 40 clients ... ended without reliable improvement (75%)"
+    )
+    d = detail(
+        outcome("ORS", [18, 18.5, 19, 19], status="at_risk"),
+        alerts=[alert("at_risk", message, session=4, p_poor=0.75, p25=21.0, healthy_intake=False)],
+    )
+    data = by_id(discussion_guide(d, registry), "below_expected.data:ORS")
+    assert "often needed something in the therapy to change" in data.client
+    assert "75%" not in data.client and "three in four" not in data.client
+    assert data.basis == (message,) or message in data.basis
+    assert_client_words_plain([data])
+
+
+def test_a_healthy_intake_at_risk_asks_whether_the_questionnaire_captures_the_concern(registry):
+    d = detail(
+        outcome("ORS", [30, 30.5, 30, 30.5], status="at_risk"),
+        alerts=[
+            alert(
+                "at_risk", "ORS 30.5 at session 4 ...", session=4, p_poor=0.93, p25=30.0, healthy_intake=True
+            )
+        ],
+    )
+    data = by_id(discussion_guide(d, registry), "below_expected.data:ORS")
+    assert "may not be picking up what brought you here" in data.client
+    assert "what you would most like to be different" in data.client
+    assert "helping and what is not" not in data.client
+    assert_client_words_plain([data])
+
+
 def test_reliable_deterioration_names_the_worsening_and_asks_the_clients_account(registry):
     d = detail(
         outcome("ORS", [24, 21, 18.5], status="off_track", category="deteriorated"),

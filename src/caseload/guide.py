@@ -692,11 +692,26 @@ def _outcome_prompts(facts: ClientFacts, course: Course) -> tuple[list[Prompt], 
     below = alerts("off_track") or alerts("at_risk")
     if below:
         rule = below[-1].rule
-        p25 = _num(below[-1].values.get("p25"))
+        values = below[-1].values
+        p25 = _num(values.get("p25"))
         if p25 is None:
             band = course.band_at(course.latest.session)
             p25 = band.p25 if band is not None else None
-        if p25 is not None:
+        closing = "So it is worth looking together at what is helping and what is not."
+        if values.get("healthy_intake"):
+            closing = "So it is worth talking about what you would most like to be different."
+            # Started on the healthy side of the cutoff (alerts.py keeps these at most at risk).
+            compare = (
+                "Your scores have been in the range many people report when things are going reasonably well; "
+                "the questionnaire may not be picking up what brought you here."
+            )
+        elif _num(values.get("p_poor")) is not None:
+            # Status from the chance of ending without a clear improvement (alerts.py): say it without a verdict.
+            compare = (
+                "People whose scores had moved about as much as yours by this point often needed something in "
+                "the therapy to change before they felt clearly better."
+            )
+        elif p25 is not None:
             compare = (
                 f"At this point, three in four people who started at a similar score had reached "
                 f"{score_text(p25, m)} or {'more' if m.higher_is_better else 'less'}."
@@ -710,8 +725,7 @@ def _outcome_prompts(facts: ClientFacts, course: Course) -> tuple[list[Prompt], 
                 "outcome",
                 rule,
                 f"{lead()}{below[-1].message}",
-                f"Your latest score is {latest} ({direction_text(m)}). {compare} So it is worth looking together "
-                "at what is helping and what is not.",
+                f"Your latest score is {latest} ({direction_text(m)}). {compare} {closing}",
                 code,
                 [a.message for a in below],
             )
