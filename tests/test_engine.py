@@ -273,10 +273,14 @@ def test_only_ended_episodes_count_toward_the_chance_of_a_poor_end(con, registry
         + series("SAID", "ORS", [18.0], first_number=3, end=newest, ending="planned"),
     )
     put(con, series("NOW", "ORS", [15.0, 16.0], end=newest))
+    put(con, series("TOLD", "ORS", [15.0, 16.0], end=newest))
+    from caseload.client_settings import record_ending
+
+    record_ending(con, "TOLD", newest, "unplanned")  # recorded in the app
     h = history_frame(con, registry, EpisodeRules(close_after_days=60))
     ended = h.groupby("episode_key")["ended"].first()
     ended.index = ended.index.str.split("#").str[0]
-    assert ended.to_dict() == {"RECENT": False, "OLD": True, "SAID": True, "NOW": False}
+    assert ended.to_dict() == {"RECENT": False, "OLD": True, "SAID": True, "NOW": False, "TOLD": True}
 
 
 @pytest.mark.parametrize(

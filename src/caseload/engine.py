@@ -770,7 +770,8 @@ def history_frame(
 
     Columns: measure, population, episode_key, intake, session (1 = the measure's intake), improvement,
     improved (whether the episode's latest rating of the measure shows reliable improvement) and ended (an
-    ending in the export, or no rating for close_after_days before the store's newest rating): only ended
+    ending in the export or recorded in the app, or no rating for close_after_days before the store's newest
+    rating): only ended
     episodes count toward the chance of ending without reliable improvement.
     """
     outcome = {c: m for c, m in registry.items() if m.kind == "outcome"}
@@ -815,10 +816,11 @@ a as (
     select {key} as episode_key,
         coalesce(arg_max(r.age_group, {_ORD}) filter (where r.age_group is not null), any_value(c.age_group), ?)
             as age,
-        bool_or(r.ending is not null)
+        bool_or(r.ending is not null) or bool_or(x.ended_on is not null)
             or max(r.session_date) < (select max(session_date) from ratings) - {int(rules.close_after_days)}
             as ended
     from ratings r left join {splits} p using (client_id) left join client_settings c using (client_id)
+        left join episode_endings x on x.client_id = r.client_id and x.ended_on = r.session_date::date
     group by episode_key
 ),
 f as (
