@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from caseload.ingest import arrays
+from caseload.ingest import arrays, extent
 from caseload.ingest.report import ImportError_
 from caseload.safety import UnsafeUpload, check_workbook_zip
 
@@ -308,6 +308,26 @@ def _check_zip(data: bytes, file_name: str) -> None:
             )
 
 
+def _check_sheet_extents(data: bytes, file_name: str, kind: str) -> None:
+    """Refuse a workbook whose sheet would not fit the reader's limits, before calamine loads it.
+
+    calamine allocates each sheet as one block from A1 to its furthest value, and aborts the whole process
+    when that fails (one value at XFD1048576: 549 GB); the sizes checked after loading come too late.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            if kind == "ods":
+                extent.check_ods(zf, MAX_COLUMNS, MAX_CELLS)
+            else:
+                extent.check_xlsx(zf, MAX_COLUMNS, MAX_CELLS)
+    except extent.SheetTooLarge as exc:
+        raise ImportError_(f"{file_name}: {exc}") from None
+    except extent.SheetDamaged as exc:
+        raise ImportError_(f"{file_name}: a damaged spreadsheet ({exc})") from None
+    except (zipfile.BadZipFile, ValueError, OSError, RuntimeError):
+        raise ImportError_(f"{file_name}: a damaged spreadsheet (the zip container cannot be read)") from None
+
+
 def _check_ole(data: bytes, file_name: str) -> None:
     """Refuse an .xls whose compound-file container is cut short, before calamine parses it.
 
@@ -444,6 +464,7 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
 
     if kind in ("xlsx", "xlsm", "ods"):
         _check_zip(data, file_name)
+        _check_sheet_extents(data, file_name, kind)
     else:
         _check_ole(data, file_name)
     try:
