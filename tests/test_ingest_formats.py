@@ -12,6 +12,7 @@ import json
 import struct
 import subprocess
 import sys
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -296,3 +297,213 @@ def test_an_ods_workbook_uploaded_on_the_import_page_imports_every_sheet(monkeyp
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"Rows read": "225", "Imported": "225", "Duplicate": "0", "Rejected": "0"}
+
+
+# ---------------------------------------------------------------- sheets that reach too far
+
+ODS_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?><office:document-content'
+    ' xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+    ' xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"'
+    ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+    '<office:body><office:spreadsheet><table:table table:name="Ratings">'
+)
+ODS_TAIL = "</table:table></office:spreadsheet></office:body></office:document-content>"
+ODS_EMPTY = '<table:table-cell table:number-columns-repeated="{}"/>'
+
+
+def ods_row(cells: list[object], repeated: int = 1) -> str:
+    """One content.xml row: text cells as strings, numbers as floats, raw '<' strings as written."""
+    parts = []
+    for value in cells:
+        if isinstance(value, str) and value.startswith("<"):
+            parts.append(value)
+        elif isinstance(value, str):
+            parts.append(
+                f'<table:table-cell office:value-type="string"><text:p>{value}</text:p></table:table-cell>'
+            )
+        else:
+            parts.append(
+                f'<table:table-cell office:value-type="float" office:value="{value}"><text:p>{value}</text:p>'
+                "</table:table-cell>"
+            )
+    attr = f' table:number-rows-repeated="{repeated}"' if repeated > 1 else ""
+    return f"<table:table-row{attr}>{''.join(parts)}</table:table-row>"
+
+
+def write_raw_ods(path: Path, rows_xml: str) -> Path:
+    """An .ods whose content.xml is written by hand, as LibreOffice (or a hostile tool) would."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), ODS_MIME)
+        zf.writestr(
+            "META-INF/manifest.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+            'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+            f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{ODS_MIME}"/>'
+            '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+            "</manifest:manifest>",
+        )
+        zf.writestr("content.xml", ODS_HEAD + rows_xml + ODS_TAIL)
+    return path
+
+
+SMALL_TABLE = [["client_id", "session_date", "measure", "total"]] + [
+    [f"A-{i}", f"2026-01-0{i + 1}", "ORS", 20.0 + i] for i in range(3)
+]
+
+
+def write_xlsx_with(path: Path, extra_rows_xml: str) -> Path:
+    """A small real .xlsx (openpyxl) with raw rows appended to its sheetData."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Ratings"
+    for row in SMALL_TABLE:
+        ws.append(row)
+    plain = path.with_name("plain.xlsx")
+    wb.save(plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"</sheetData>", extra_rows_xml.encode() + b"</sheetData>")
+            out.writestr(info, data)
+    return path
+
+
+# Each of these made calamine (0.37, in python-calamine 0.9.1) allocate the whole block from A1 to the
+# furthest cell, 32 bytes a cell, and abort the interpreter (the .xlsx ones), or is the .ods form of such a
+# block (calamine caps .ods repeats at 16,384 x 1,048,576, which still asks for 549 GB). Raw rows -> what
+# the refusal names.
+HOSTILE_XLSX = {
+    "corner": ('<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>', "A1:XFD1048576"),  # 549 GB
+    "wide_and_deep": ('<row r="1048576"><c r="ZZ1048576"><v>1</v></c></row>', "A1:ZZ1048576"),  # 23 GB
+    "far_right": ('<row r="5"><c r="XFD5"><v>1</v></c></row>', "A1:XFD5"),
+    "empty_text_far_out": (
+        '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t></t></is></c></row>',
+        "A1:XFD1048576",
+    ),
+    "huge_row_number": ('<row r="4000000000"><c r="A4000000000"><v>1</v></c></row>', "A1:D4000000000"),
+    "no_reference": (  # placed after the previous cell: the last one lands in column XFE
+        '<row r="1048576"><c><v>1</v></c></row><row r="5"><c r="XFD5"><v>1</v></c><c><v>2</v></c></row>',
+        "A1:XFE1048576",
+    ),
+    "prefixed": (
+        '<row r="1048576"><x:c xmlns:x="urn:x" r="XFD1048576"><x:v>1</x:v></x:c></row>',
+        "A1:XFD1048576",
+    ),
+}
+HOSTILE_ODS = {
+    "repeated_value_columns": (
+        ods_row(
+            [
+                1,
+                '<table:table-cell office:value-type="float" office:value="1" '
+                'table:number-columns-repeated="1000000000"/>',
+            ]
+        ),
+        "(5 rows x 1,000,000,001 columns)",
+    ),
+    "repeated_value_rows": (ods_row([1], repeated=1_000_000_000), "(1,000,000,004 rows x 4 columns)"),
+    "far_corner": (ods_row([ODS_EMPTY.format(16383), 1]) + ods_row([1], repeated=1_048_000), "A1:XFD1048005"),
+    "empty_cells_kept_per_row": (  # an empty run before another cell is kept, even in an empty row
+        "".join(ods_row([ODS_EMPTY.format(100_000_000), ODS_EMPTY.format(5)]) for _ in range(3)),
+        "repeats cells 300,000,016 times",
+    ),
+    "space_run": (
+        ods_row(
+            [
+                '<table:table-cell office:value-type="string"><text:p>a<text:s text:c="3000000000"/>'
+                "</text:p></table:table-cell>"
+            ]
+        ),
+        "a run of more than 1,048,576 spaces",
+    ),
+}
+
+
+def hostile_file(kind: str, name: str, tmp_path: Path) -> tuple[Path, str]:
+    """The file and the words its refusal must hold."""
+    if kind == "xlsx":
+        xml, expected = HOSTILE_XLSX[name]
+        return write_xlsx_with(tmp_path / f"{name}.xlsx", xml), expected
+    xml, expected = HOSTILE_ODS[name]
+    rows = "".join(ods_row(r) for r in SMALL_TABLE) + xml
+    return write_raw_ods(tmp_path / f"{name}.ods", rows), expected
+
+
+@pytest.mark.parametrize("kind,name", [("xlsx", n) for n in HOSTILE_XLSX] + [("ods", n) for n in HOSTILE_ODS])
+def test_a_sheet_reaching_past_the_limits_stops_caseload_import_with_one_line_and_exit_code_2(
+    kind, name, tmp_path
+):
+    """Run in a child process: a regression aborts the child (and fails here), not pytest."""
+    path, expected = hostile_file(kind, name, tmp_path)
+    db = tmp_path / "store.duckdb"
+    child = subprocess.run(
+        [sys.executable, "-m", "caseload.cli", "import", "--db", str(db), "--json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 2, (child.returncode, child.stderr[-800:])
+    lines = child.stderr.strip().splitlines()
+    assert len(lines) == 1, child.stderr[-800:]
+    assert lines[0].startswith(f"caseload: {path.name}: ") and expected in lines[0], lines[0]
+    assert child.stdout.strip() in ("", "[]")
+    if db.exists():
+        con = connect(db)
+        try:
+            assert con.execute("select count(*) from ratings").fetchall() == [(0,)]
+        finally:
+            con.close()
+
+
+def test_the_refusal_names_the_file_the_sheet_and_the_block_it_would_need(tmp_path):
+    path, _ = hostile_file("xlsx", "corner", tmp_path)
+    script = (
+        "import sys; from caseload.ingest import ImportError_; from caseload.ingest.read import read_grids\n"
+        "try: read_grids(open(sys.argv[1], 'rb').read(), 'corner.xlsx')\n"
+        "except ImportError_ as exc: print(exc)"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr[-500:]
+    assert child.stdout.strip() == (
+        "corner.xlsx: sheet 'Ratings' spans A1:XFD1048576 (1,048,576 rows x 16,384 columns); "
+        "Caseload reads at most 2,000 columns and 200,000,000 cells per sheet"
+    )
+
+
+def test_empty_formatted_cells_far_out_do_not_stop_an_xlsx(tmp_path):
+    """Excel keeps formatting of empty cells as <c r=".." s=".."/>; calamine skips them, and so does the check."""
+    path = write_xlsx_with(
+        tmp_path / "formatted.xlsx",
+        '<row r="1048576"><c r="XFD1048576" s="0"/></row><row r="20"><c r="A20" s="0"/><c s="0"/></row>',
+    )
+    [grid] = read_grids(path.read_bytes(), path.name)
+    assert grid.head(10)[1:] == [
+        (i + 2, [f"A-{i}", f"2026-01-0{i + 1}", "ORS", str(20 + i)]) for i in range(3)
+    ]
+    assert grid.n_columns == 4
+
+
+def test_an_ods_with_libreoffices_trailing_empty_repeats_imports_like_the_csv(capsys, tmp_path):
+    """LibreOffice ends rows with an empty cell repeated to column 1024 and the table with ~1,048,000 empty
+    rows; calamine drops those, and the extent check must not count them either."""
+    with SAMPLE.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    width = len(rows[0])
+    body = "".join(
+        ods_row(
+            [v.replace("&", "&amp;").replace("<", "&lt;") for v in row] + [ODS_EMPTY.format(1024 - width)]
+        )
+        for row in rows
+    )
+    body += ods_row([ODS_EMPTY.format(1024)], repeated=1_048_576 - len(rows))
+    path = write_raw_ods(tmp_path / "libreoffice.ods", body)
+    code, [want], _ = run_cli(capsys, tmp_path / "csv.duckdb", SAMPLE)
+    code_ods, [got], err = run_cli(capsys, tmp_path / "ods.duckdb", path)
+    assert code == 0 and code_ods == 0, err
+    for key in ("rows_read", "rows_imported", "rows_duplicate", "rows_rejected", "records_by_measure"):
+        assert got[key] == want[key], key
+    assert got["rows_imported"] > 0
