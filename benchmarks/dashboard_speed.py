@@ -229,12 +229,25 @@ def main(argv: list[str] | None = None) -> int:
     ranked = whole.sort_values("sessions", ascending=False)["client_id"].drop_duplicates().tolist()
     warm = timed_run(client_page(str(ranked[1])))
     print(f"Client page, first client page of the process ({ranked[1]}): {warm:.3f} s")
+    # A new AppTest session pays ~0.4 s of harness work on its first run (it scans every installed
+    # package's metadata for Streamlit components; a server does that once at start-up), so the figure
+    # below includes it and is shown for comparison only.
     at4 = client_page(str(busiest))
+    fresh = timed_run(at4)
+    print(f"Client page ({busiest}) in a new AppTest session (incl. harness scan): {fresh:.3f} s")
+    # What a user waits for: in the open app, typing another client's code (never shown before, so its
+    # detail and charts are not cached). With 50,000 clients the picker is a text box.
+    target = str(ranked[2])
+    box = at4.text_input(key="client") if len(ranked) > 5000 else at4.selectbox(key="client")
+    (box.input(target) if hasattr(box, "input") else box.set_value(target))
     first = timed_run(at4)
+    assert any(f"**{target}**" in str(m.value) for m in at4.markdown), "the page did not switch client"
     charts = len(at4.get("vega_lite_chart"))
     rerun = timed_run(at4)
     results["client_page"] = first
-    print(f"Client page ({busiest}, {charts} charts, not cached): {first:.3f} s, rerun {rerun:.3f} s")
+    print(
+        f"Client page ({target}, {charts} charts, not cached, same session): {first:.3f} s, rerun {rerun:.3f} s"
+    )
 
     print()
     failed = False
