@@ -133,6 +133,21 @@ def assert_same_import(got, expected) -> None:
     pd.testing.assert_frame_equal(ratings, want_ratings)
 
 
+def read_in_child(path, name: str) -> subprocess.CompletedProcess:
+    """Read ``path`` as ``name`` in a child process (a reader abort must not take pytest down); the child
+    prints the ImportError_ message, and must itself exit cleanly."""
+    script = (
+        "import sys; from caseload.ingest import ImportError_; from caseload.ingest.read import read_grids\n"
+        "try: read_grids(open(sys.argv[1], 'rb').read(), sys.argv[2])\n"
+        "except ImportError_ as exc: print(exc)"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(path), name], capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr[-500:]
+    return child
+
+
 # ---------------------------------------------------------------- round trips
 
 
@@ -243,15 +258,7 @@ def test_an_xls_with_a_cell_past_the_last_column_is_refused_without_killing_the_
     assert struct.unpack_from("<HH", data, at - 2) == (65535, 3)
     struct.pack_into("<H", data, at, 60_000)
     path.write_bytes(bytes(data))
-    script = (
-        "import sys; from caseload.ingest import ImportError_; from caseload.ingest.read import read_grids\n"
-        "try: read_grids(open(sys.argv[1], 'rb').read(), 'damaged.xls')\n"
-        "except ImportError_ as exc: print(exc)"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120
-    )
-    assert child.returncode == 0, child.stderr[-500:]
+    child = read_in_child(path, "damaged.xls")
     assert child.stdout.startswith("damaged.xls: ") and "256 columns" in child.stdout
 
 
@@ -459,15 +466,7 @@ def test_a_sheet_reaching_past_the_limits_stops_caseload_import_with_one_line_an
 
 def test_the_refusal_names_the_file_the_sheet_and_the_block_it_would_need(tmp_path):
     path, _ = hostile_file("xlsx", "corner", tmp_path)
-    script = (
-        "import sys; from caseload.ingest import ImportError_; from caseload.ingest.read import read_grids\n"
-        "try: read_grids(open(sys.argv[1], 'rb').read(), 'corner.xlsx')\n"
-        "except ImportError_ as exc: print(exc)"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120
-    )
-    assert child.returncode == 0, child.stderr[-500:]
+    child = read_in_child(path, "corner.xlsx")
     assert child.stdout.strip() == (
         "corner.xlsx: sheet 'Ratings' spans A1:XFD1048576 (1,048,576 rows x 16,384 columns); "
         "Caseload reads at most 2,000 columns and 200,000,000 cells per sheet"
