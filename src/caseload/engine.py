@@ -75,8 +75,8 @@ from caseload.episodes import (
     EpisodeRules,
     ending_columns_sql,
     episode_index_sql,
-    recorded_ending_sql,
     split_points_sql,
+    with_recorded_ending_sql,
 )
 from caseload.measures import Measure
 from caseload.trajectories import (
@@ -535,7 +535,7 @@ d as (
         c.age_group as set_age_group
     from k left join client_settings c using (client_id)
 ),
-r as (select d.*, {recorded_ending_sql("d", True)} as recorded from d),
+r as ({with_recorded_ending_sql("d", True)}),
 n as (
     select r.* exclude (recorded, export_ending, export_ended_on, age_group, set_age_group),
         coalesce(r.age_group, r.set_age_group, {_literal(default_age)}) as age_group,

@@ -220,22 +220,28 @@ with t as (
     from {rated}
     group by client_id, episode
 ),
-r as (select t.*, {recorded_ending_sql("t", store_tables)} as recorded from t)
+r as ({with_recorded_ending_sql("t", store_tables)})
 select * exclude (recorded, export_ending, export_ended_on),
     {ending_columns_sql("r", rules)}
 from r
 """
 
 
-def recorded_ending_sql(episode: str, store_tables: bool) -> str:
-    """SQL: the app's recorded ending of the episode row ``episode`` as a struct (ending, ended_on), or null."""
+def with_recorded_ending_sql(episodes: str, store_tables: bool) -> str:
+    """SQL: the episode rows of ``episodes`` (client_id, start_date, end_date, ...) plus ``recorded``, the
+    app's recorded ending of each as a struct (ending, ended_on), or null.
+
+    A hash join on the client and a list filter, not a correlated subquery: on 50,000 episodes the
+    subquery cost 0.2 s even with no ending recorded at all.
+    """
     if not store_tables:
-        return "null::struct(ending varchar, ended_on date)"
-    return (
-        f"(select arg_max({{'ending': x.ending, 'ended_on': x.ended_on}}, x.ended_on) from episode_endings x"
-        f" where x.client_id = {episode}.client_id and x.ended_on between {episode}.start_date"
-        f" and {episode}.end_date)"
-    )
+        return f"select e.*, null::struct(ending varchar, ended_on date) as recorded from {episodes} e"
+    return f"""select e.*, list_filter(x.ends, lambda y: y.ended_on between e.start_date and e.end_date)[-1]
+        as recorded
+    from {episodes} e left join (
+        select client_id, list({{'ending': ending, 'ended_on': ended_on}} order by ended_on) as ends
+        from episode_endings group by client_id
+    ) x using (client_id)"""
 
 
 def ending_columns_sql(episode: str, rules: EpisodeRules) -> str:
