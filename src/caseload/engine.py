@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from caseload import store
-from caseload.access import Viewer, clinician_condition
+from caseload.access import Viewer
 from caseload.alerts import (
     AlertBatch,
     AlertConfig,
@@ -73,10 +73,11 @@ from caseload.alerts import (
 from caseload.episodes import (
     ENDING_WORDS,
     EpisodeRules,
-    ending_columns_sql,
     episode_index_sql,
+    ratings_filter,
     split_points_sql,
-    with_recorded_ending_sql,
+    sql_text,
+    with_ending_sql,
 )
 from caseload.measures import Measure
 from caseload.trajectories import (
@@ -298,15 +299,8 @@ def _evaluate(
     elif calibrations is None:
         calibrations = store_calibrations(con, registry, rules, default_age, calibration_rules)
 
-    condition, codes = clinician_condition(viewer or Viewer.everyone())  # only rows the viewer may see
-    where, params = [condition], list(codes)
-    if client_id is not None:
-        where.append("client_id = ?")
-        params.append(client_id)
-    if clinician_id is not None:
-        where.append("client_id in (select client_id from ratings where clinician_id = ?)")
-        params.append(clinician_id)
-    source, small_numbers = _source(con, " and ".join(where), params)
+    where, params = ratings_filter(client_id, clinician_id, viewer)  # only rows the viewer may see
+    source, small_numbers = _source(con, where, params)
     tag = uuid.uuid4().hex[:12]
     splits, ep_table = f"_splits_{tag}", f"_episodes_{tag}"
     con.execute(f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}", params)
@@ -535,14 +529,13 @@ d as (
         c.age_group as set_age_group
     from k left join client_settings c using (client_id)
 ),
-r as ({with_recorded_ending_sql("d", True)}),
+r as ({with_ending_sql("d", rules, True)}),
 n as (
-    select r.* exclude (recorded, export_ending, export_ended_on, age_group, set_age_group),
-        coalesce(r.age_group, r.set_age_group, {_literal(default_age)}) as age_group,
+    select r.* exclude (age_group, set_age_group),
+        coalesce(r.age_group, r.set_age_group, {sql_text(default_age)}) as age_group,
         case when r.age_group is not null then 'export'
              when r.set_age_group is not null then 'client setting' else 'default setting' end
-            as age_group_source,
-        {ending_columns_sql("r", rules)}
+            as age_group_source
     from r
 )
 select n.*,
@@ -955,11 +948,6 @@ def _gc_paused() -> Iterator[None]:
 
 
 # --- small helpers --------------------------------------------------------------------------------------
-
-
-def _literal(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _in_list(values) -> str:

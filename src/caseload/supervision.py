@@ -144,11 +144,7 @@ def _group_row(name: str, rows: pd.DataFrame, measure: Measure, min_n: int) -> d
 
 def closing_kind(closed: pd.DataFrame) -> pd.Series:
     """How each closed episode ended: planned, unplanned (recorded), inferred_unplanned or not_recorded."""
-    recorded = (
-        closed["episode_ending"]
-        if "episode_ending" in closed
-        else pd.Series(None, index=closed.index, dtype=object)
-    )
+    recorded = closed["episode_ending"]
     early = (closed["sessions"] <= DROPOUT_MAX_SESSIONS) & ~closed["change_category"].isin(
         IMPROVED_CATEGORIES
     )
