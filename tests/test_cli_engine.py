@@ -141,3 +141,14 @@ def test_settings_show_and_change_the_episode_rules_which_the_overview_then_foll
     assert [(d["client_id"], d["episode"]) for d in json.loads(out)] == [("C1", 1), ("C2", 1)]
     code, _, err = run(capsys, "settings", "--default-age-group", "senior", "--db", str(store_file))
     assert code != 0 and "adult, adolescent, child" in err
+
+
+def test_dates_that_are_missing_print_as_null_not_nat(store_file, capsys):
+    code, out, _ = run(
+        capsys, "client", "C2", "--json", "--db", str(store_file), "--today", TODAY.isoformat()
+    )
+    assert code == 0 and "NaT" not in out
+    data = json.loads(out)
+    assert data["episodes"][0]["ended_on"] is None  # no ending recorded
+    code, out, _ = run(capsys, "overview", "--json", "--db", str(store_file), "--today", TODAY.isoformat())
+    assert "NaT" not in out and all(d["episode_ended_on"] is None for d in json.loads(out))

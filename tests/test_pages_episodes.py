@@ -94,3 +94,10 @@ def test_an_age_group_set_for_the_client_changes_the_norms_used(odd_db, monkeypa
     _button(at, "Save settings").click().run()
     assert not at.exception
     assert "age group **adolescent** (client setting)" in _texts(at)
+
+
+def test_an_episode_without_dates_says_its_ending_cannot_be_recorded(odd_db, monkeypatch):
+    at = _open(odd_db, monkeypatch, "C-NODATE")
+    assert not at.exception
+    assert "has no dated rating, so its ending cannot be recorded" in _texts(at)
+    assert not [b for b in at.button if b.label == "Save ending"]

@@ -3,7 +3,6 @@ own episode gap and age group (issue 8). Writes go through caseload.client_setti
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -31,8 +30,8 @@ def episode_table(episodes: list[dict[str, Any]]) -> pd.DataFrame:
         rows.append(
             {
                 "Episode": e.get("episode_id") or f"Episode {e['episode']}",
-                "From": _day(e.get("start_date")),
-                "To": _day(e.get("end_date")),
+                "From": e.get("start_date"),
+                "To": e.get("end_date"),
                 "Sessions": e.get("episode_sessions"),
                 "State": "active"
                 if e.get("active")
@@ -67,12 +66,11 @@ def render_episode_panel(
 
 
 def _ending_form(con, client: str, episode: dict[str, Any], viewer: Viewer) -> None:
-    ended_on = episode.get("end_date")
+    ended_on = episode.get("end_date")  # a date, or None for an episode without dates (client_detail)
     label = episode.get("episode_label") or f"Episode {episode['episode']}"
-    if ended_on is None or pd.isna(ended_on):
+    if ended_on is None:
         st.caption(f"{label} has no dated rating, so its ending cannot be recorded.")
         return
-    ended_on = pd.Timestamp(ended_on).date()
     current = episode.get("ending") if episode.get("ending_source") == "app" else None
     with st.form(key=f"ending_{client}_{episode['episode']}", border=True):
         st.markdown(f"**How did {label} end?**")
@@ -129,9 +127,3 @@ def _settings_form(con, client: str, saved, rules: EpisodeRules, viewer: Viewer)
             audit_action(viewer, "client_settings", client_id=client)
             st.toast(f"Settings for {client} saved.")
             st.rerun()
-
-
-def _day(value: object) -> date | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return pd.Timestamp(value).date()

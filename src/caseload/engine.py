@@ -974,7 +974,7 @@ def _items(items: Any, m: Measure | None) -> dict[str, float | None] | None:
 
 
 def _plain(value: Any) -> Any:
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:  # NaT first: it is also a datetime
         return None
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.date()
@@ -986,8 +986,6 @@ def _plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, (np.floating, float)):
         return None if math.isnan(value) else float(value)
-    if value is pd.NA or value is pd.NaT:
-        return None
     if isinstance(value, np.ndarray):
         return [_plain(v) for v in value.tolist()]
     if isinstance(value, (list, tuple)):
