@@ -529,34 +529,21 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
 }
 OPTION_ORDER = {pid: rank for rank, pid in enumerate(OPTIONS)}
 
-# Which options each trigger brings in.
+# Which options each trigger brings in. A course that is not working opens the four domains; one that is
+# failing (off track, reliably worse) adds a change of intensity and a consultation.
+_FOUR_DOMAINS = (
+    "alliance.goals",
+    "alliance.method",
+    "motivation.expectations",
+    "social_support.map",
+    "life_events.stressors",
+)
+_FAILING = (*_FOUR_DOMAINS, "intensity.change", "consultation.referral")
 TRIGGER_OPTIONS: dict[str, tuple[str, ...]] = {
     "risk_item": ("consultation.referral",),
-    "reliable_deterioration": (
-        "alliance.goals",
-        "alliance.method",
-        "motivation.expectations",
-        "social_support.map",
-        "life_events.stressors",
-        "intensity.change",
-        "consultation.referral",
-    ),
-    "off_track": (
-        "alliance.goals",
-        "alliance.method",
-        "motivation.expectations",
-        "social_support.map",
-        "life_events.stressors",
-        "intensity.change",
-        "consultation.referral",
-    ),
-    "at_risk": (
-        "alliance.goals",
-        "alliance.method",
-        "motivation.expectations",
-        "social_support.map",
-        "life_events.stressors",
-    ),
+    "reliable_deterioration": _FAILING,
+    "off_track": _FAILING,
+    "at_risk": _FOUR_DOMAINS,
     "no_reliable_change": (
         "alliance.goals",
         "alliance.method",
