@@ -36,7 +36,7 @@ SCORE, CUTOFF, ALLIANCE_CUTOFF, EXPECTED, FLOOR, ALERT, DROP, ITEM_CUTOFF = (
     "Clinical cutoff",
     "Alliance cutoff",
     "Expected (median)",
-    "Off-track line (p10)",
+    "Expected 10th percentile",  # the band's floor; the status itself comes from the outcome odds (alerts.py)
     "Alert",
     "Drop",
     "Item cutoff",
