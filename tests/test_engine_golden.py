@@ -118,3 +118,17 @@ def test_the_snapshot_covers_the_alert_rules_and_both_band_models():
     assert {"off_track", "at_risk", "no_reliable_change", "suspicious_intake", "risk_item"} <= rules
     assert {r["expected_model"] for r in rows} >= {"default", "calibrated"}
     assert {r["status"] for r in rows} >= {"on_track", "at_risk", "off_track", "not_enough_data"}
+
+
+def test_without_alert_lists_the_overview_is_the_same_but_for_the_lists(store, registry):
+    """The Caseload and Supervision pages ask for the top alert only; every other figure must not move."""
+    full = caseload_overview(store, registry, today=TODAY)
+    lean = caseload_overview(store, registry, today=TODAY, alert_lists=False)
+    assert list(lean.columns) == list(full.columns)
+    assert lean["alerts"].isna().all()
+    assert full["alert_count"].tolist() == [len(a) for a in full["alerts"]]
+    tops = [a[0]["message"] if a else None for a in full["alerts"]]
+    assert [None if pd.isna(t) else t for t in full["top_alert"]] == tops
+    assert (full["alert_count"] > 1).sum() > 50, "too few rows with several alerts to test the ranking"
+    for column in full.columns.drop("alerts"):
+        pd.testing.assert_series_equal(lean[column], full[column], check_names=True)

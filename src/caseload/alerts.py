@@ -24,7 +24,7 @@ A risk item endorsed at any rating in the episode gives a critical alert, which 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,16 +196,26 @@ def fmt(value: float | None, decimals: int = 1) -> str:
     return "0" if text == "-0" else text
 
 
-def num(values: Any, decimals: int = 1) -> pd.Series:
+def _nums(values: Any, decimals: int = 1) -> pa.Array:
     """``fmt`` for a whole array at once (Arrow compute): rounded to the decimals, no trailing zeros, '-' for NaN."""
     arr = pa.array(np.asarray(values, dtype=float), from_pandas=True)
     text = pc.cast(pc.round(arr, max(int(decimals), 0)), pa.string())
     text = pc.if_else(pc.equal(text, "-0"), "0", text)
-    return pd.Series(pc.fill_null(text, "-"), dtype=_STR)
+    return pc.fill_null(text, "-")
 
 
-def _text(values: Any) -> pd.Series:
-    return pd.Series(np.asarray(values, dtype=object), dtype=_STR)
+def num(values: Any, decimals: int = 1) -> pd.Series:
+    """``fmt`` for a whole array at once, as a string Series."""
+    return pd.Series(_nums(values, decimals), dtype=_STR)
+
+
+def _texts(values: Any) -> pa.Array:
+    return pa.array(np.asarray(values, dtype=object), pa.string())
+
+
+def _join(*parts: str | pa.Array) -> list[str]:
+    """Messages for many alerts at once: the parts (text repeated, or one string per alert) joined in order."""
+    return pc.binary_join_element_wise(*parts, "").to_pylist()
 
 
 def alert(
@@ -243,61 +253,169 @@ def _plain(v: Any) -> Any:
     return v
 
 
+class _Part:
+    """Alerts of one rule found for many rows at once, kept column-wise: the alert dicts (and the messages)
+    are made only for the alerts someone asks for -- a caseload of 50,000 rows shows one alert per row."""
+
+    def __init__(
+        self,
+        rule: str,
+        severity: Any,
+        session: Any,
+        measure: Any,
+        values: pd.DataFrame | list[dict[str, Any]],
+        messages: Callable[[np.ndarray], list[str]],
+        n: int,
+    ):
+        self.rule, self.n, self.messages, self.values = rule, n, messages, values
+        self.severity = np.broadcast_to(
+            np.asarray(RULES[rule].severity if severity is None else severity), (n,)
+        )
+        self.session = np.broadcast_to(np.asarray(session, dtype=float), (n,))
+        self.measure = np.broadcast_to(np.asarray(measure, dtype=object), (n,))
+
+    def ranks(self) -> np.ndarray:
+        return np.array([SEVERITY_RANK[s] for s in self.severity.tolist()], dtype=np.int64)
+
+    def sessions(self) -> np.ndarray:
+        return self.session
+
+    def severities(self, idx: np.ndarray) -> list[str]:
+        return self.severity[idx].tolist()
+
+    def dicts(self) -> list[dict[str, Any]]:
+        values = self.values
+        if isinstance(values, pd.DataFrame):
+            # Plain Python numbers (NaN stays NaN; the JSON writers turn it into null).
+            keys = list(values.columns)
+            columns = [
+                values[k].to_numpy(dtype=object).tolist() if values[k].dtype == object else values[k].tolist()
+                for k in keys
+            ]
+            values = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)]
+        messages = self.messages(np.arange(self.n))
+        sessions = [None if s != s else int(s) for s in self.session.tolist()]
+        return [
+            {"rule": self.rule, "severity": sev, "message": ms, "session": se, "measure": me, "values": va}
+            for ms, sev, se, me, va in zip(
+                messages, self.severity.tolist(), sessions, self.measure.tolist(), values, strict=True
+            )
+        ]
+
+
+class _DictPart:
+    """Alerts already made one at a time (sudden losses, risk items)."""
+
+    def __init__(self, alerts: list[dict[str, Any]]):
+        self.alerts, self.n = alerts, len(alerts)
+
+    def ranks(self) -> np.ndarray:
+        return np.array([SEVERITY_RANK[a["severity"]] for a in self.alerts], dtype=np.int64)
+
+    def sessions(self) -> np.ndarray:
+        return np.array([np.nan if a["session"] is None else a["session"] for a in self.alerts], dtype=float)
+
+    def messages(self, idx: np.ndarray) -> list[str]:
+        return [self.alerts[i]["message"] for i in idx.tolist()]
+
+    def severities(self, idx: np.ndarray) -> list[str]:
+        return [self.alerts[i]["severity"] for i in idx.tolist()]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return self.alerts
+
+
 @dataclass(frozen=True)
 class AlertBatch:
-    """Alerts of one or more rules: the position of the row each belongs to, and the alert dicts."""
+    """Alerts of one or more rules: the position of the row each belongs to, and their contents in order."""
 
     rows: np.ndarray
-    alerts: list[dict[str, Any]]
+    parts: tuple[_Part | _DictPart, ...] = ()
 
     def __len__(self) -> int:
-        return len(self.alerts)
+        return len(self.rows)
 
     @staticmethod
     def concat(batches: Iterable[AlertBatch]) -> AlertBatch:
         batches = [b for b in batches if len(b)]
         if not batches:
             return empty_alerts()
-        return AlertBatch(np.concatenate([b.rows for b in batches]), [a for b in batches for a in b.alerts])
+        return AlertBatch(
+            np.concatenate([b.rows for b in batches]), tuple(p for b in batches for p in b.parts)
+        )
+
+    def ranks(self) -> np.ndarray:
+        return np.concatenate([p.ranks() for p in self.parts]) if self.parts else np.zeros(0, dtype=np.int64)
+
+    def sessions(self) -> np.ndarray:
+        return np.concatenate([p.sessions() for p in self.parts]) if self.parts else np.zeros(0)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [a for p in self.parts for a in p.dicts()]
+
+    def pick(self, ids: np.ndarray, field: str) -> list[Any]:
+        """Messages or severities (``field``) of the alerts at positions ``ids``, in that order."""
+        ends = np.cumsum([p.n for p in self.parts])
+        part_of = np.searchsorted(ends, ids, side="right")
+        out: list[Any] = [None] * len(ids)
+        for k in np.unique(part_of).tolist():
+            where = np.flatnonzero(part_of == k)
+            local = ids[where] - (ends[k] - self.parts[k].n)
+            got = self.parts[k].messages(local) if field == "message" else self.parts[k].severities(local)
+            for w, v in zip(where.tolist(), got, strict=True):
+                out[w] = v
+        return out
 
 
 def alert_frame(
     row: Any,
     rule: str,
-    message: Any,
+    message: Callable[[np.ndarray], list[str]] | Sequence[str],
     session: Any,
     measure: Any,
     values: pd.DataFrame | list[dict[str, Any]],
     severity: Any = None,
 ) -> AlertBatch:
-    """Alerts of one rule for many rows at once: messages, sessions, measures and the numbers behind each."""
+    """Alerts of one rule for many rows at once: messages (or a function giving the messages of the alerts
+    at some positions), sessions, measures and the numbers behind each."""
     row = np.asarray(row, dtype=np.int64)
     n = len(row)
     if n == 0:
         return empty_alerts()
-    if isinstance(values, pd.DataFrame):
-        # Plain Python numbers (NaN stays NaN; the JSON writers turn it into null).
-        keys = list(values.columns)
-        columns = [
-            values[k].to_numpy(dtype=object).tolist() if values[k].dtype == object else values[k].tolist()
-            for k in keys
-        ]
-        values = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)]
-    messages = message.tolist() if hasattr(message, "tolist") else list(message)
-    sessions = [
-        None if s != s else int(s) for s in np.broadcast_to(np.asarray(session, dtype=float), (n,)).tolist()
-    ]
-    measures = np.broadcast_to(np.asarray(measure, dtype=object), (n,)).tolist()
-    sev = RULES[rule].severity if severity is None else severity
-    alerts = [
-        {"rule": rule, "severity": sev, "message": ms, "session": se, "measure": me, "values": va}
-        for ms, se, me, va in zip(messages, sessions, measures, values, strict=True)
-    ]
-    return AlertBatch(row, alerts)
+    if not callable(message):
+        texts = message.tolist() if hasattr(message, "tolist") else list(message)
+        message = lambda idx: [texts[i] for i in idx.tolist()]  # noqa: E731
+    return AlertBatch(row, (_Part(rule, severity, session, measure, values, message, n),))
+
+
+def _message(*parts: str | tuple[np.ndarray, int] | np.ndarray) -> Callable[[np.ndarray], list[str]]:
+    """Messages built only for the alerts someone reads (positions -> texts): each part a text, a pair
+    (numbers, decimals) or an array of texts, joined in order."""
+
+    def build(i: np.ndarray) -> list[str]:
+        return _join(
+            *(
+                p if isinstance(p, str) else _nums(p[0][i], p[1]) if isinstance(p, tuple) else _texts(p[i])
+                for p in parts
+            )
+        )
+
+    return build
 
 
 def empty_alerts() -> AlertBatch:
-    return AlertBatch(np.zeros(0, dtype=np.int64), [])
+    return AlertBatch(np.zeros(0, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Per row (0..n_rows-1): how many alerts, the most urgent one's message and severity, and -- when asked
+    for -- every alert dict, most severe first."""
+
+    count: np.ndarray
+    top_message: list[str | None]
+    top_severity: list[str | None]
+    alerts: list[list[dict[str, Any]]] | None
 
 
 def collect(
@@ -305,16 +423,18 @@ def collect(
     n_rows: int,
     shared: Iterable[AlertBatch] = (),
     group: np.ndarray | None = None,
-) -> list[list[dict[str, Any]]]:
-    """One list of alert dicts per row (0..n_rows-1), most severe first, then the latest session first.
+    lists: bool = True,
+) -> Collected:
+    """The alerts of each row (0..n_rows-1), most severe first, then the latest session first.
 
     ``shared`` batches belong to groups (their ``rows`` are group positions) and join every row whose
     ``group`` is that position, after the row's own alerts when severity and session tie. One sort of
     all alerts (numpy), not one per row: the same order as sort_alerts on the row's own alerts followed
-    by its group's.
+    by its group's. Without ``lists`` only the top alert's message is made (not every alert dict).
     """
     own = AlertBatch.concat(batches)
     common = AlertBatch.concat(shared)
+    pool = AlertBatch(np.concatenate([own.rows, common.rows]), own.parts + common.parts)
     rows = own.rows
     ids = np.arange(len(own), dtype=np.int64)
     if len(common) and group is not None:
@@ -328,18 +448,34 @@ def collect(
         offset = np.arange(len(target), dtype=np.int64) - np.repeat(np.cumsum(per_row) - per_row, per_row)
         rows = np.concatenate([rows, target])
         ids = np.concatenate([ids, len(own) + by_group[np.repeat(starts[group], per_row) + offset]])
-    pool = own.alerts + common.alerts
-    out: list[list[dict[str, Any]]] = [[] for _ in range(n_rows)]
+    none: list[str | None] = [None] * n_rows
     if not len(rows):
-        return out
-    rank = np.array([SEVERITY_RANK[a["severity"]] for a in pool], dtype=np.int64)[ids]
-    session = np.array([a["session"] or 0 for a in pool], dtype=np.int64)[ids]
+        return Collected(
+            np.zeros(n_rows, dtype=np.int64), none, list(none), [[] for _ in range(n_rows)] if lists else None
+        )
+    rank = pool.ranks()[ids]
+    session = np.nan_to_num(pool.sessions(), nan=0.0).astype(np.int64)[ids]
     order = np.lexsort((ids, -session, rank, rows))
-    ordered = [pool[i] for i in ids[order].tolist()]
+    ordered_ids = ids[order]
     bounds = np.searchsorted(rows[order], np.arange(n_rows + 1))
-    for r in np.flatnonzero(np.diff(bounds)).tolist():
-        out[r] = ordered[bounds[r] : bounds[r + 1]]
-    return out
+    count = np.diff(bounds)
+    with_alerts = np.flatnonzero(count)
+    top_ids = ordered_ids[bounds[with_alerts]]
+    top_message, top_severity = list(none), list(none)
+    out: list[list[dict[str, Any]]] | None = None
+    if lists:
+        every = pool.dicts()
+        ordered = [every[i] for i in ordered_ids.tolist()]
+        out = [[] for _ in range(n_rows)]
+        for r in with_alerts.tolist():
+            out[r] = ordered[bounds[r] : bounds[r + 1]]
+        tops = [every[i] for i in top_ids.tolist()]
+        messages, severities = [a["message"] for a in tops], [a["severity"] for a in tops]
+    else:
+        messages, severities = pool.pick(top_ids, "message"), pool.pick(top_ids, "severity")
+    for r, ms, sv in zip(with_alerts.tolist(), messages, severities, strict=True):
+        top_message[r], top_severity[r] = ms, sv
+    return Collected(count.astype(np.int64), top_message, top_severity, out)
 
 
 # --- change category ------------------------------------------------------------------------------------
@@ -517,57 +653,70 @@ def _poor_odds(
     n_used, poor = odds["n"].to_numpy(dtype=float), odds["poor"].to_numpy(dtype=float)
     window = odds["window"].to_numpy(dtype=float)
     threshold = config.off_track_probability if off else config.at_risk_probability
-    pct = num(100 * p, 0) + "%"
-    # A model's chance is never shown as certain: 99.6% reads "over 99%", 0.4% "under 1%".
-    pct = pct.where(~((model != "calibrated") & (p > 0.995)), "over 99%")
-    pct = pct.where(~((model != "calibrated") & (p < 0.005)), "under 1%")
-    calibrated = (
-        num(poor, 0)
-        + " of "
-        + num(n_used, 0)
-        + " clients in this caseload with a similar intake and a similar change by session "
-        + num(g["t"], 0)
-        + " (each within "
-        + num(window, d)
-        + _text(np.where(window == 1, " point", " points"))
-        + ") ended without reliable improvement ("
-        + pct
-        + ")"
-    )
-    default = (
-        f"Caseload's default model puts the chance of ending without reliable improvement ({fmt(rc, 2)} points)"
-        " at " + pct
-    )
-    plus = _text(np.where(np.round(change, d) > 0, "+", ""))
+    t = g["t"].to_numpy(dtype=float)
     a, b = g["p25"].to_numpy(dtype=float), g["p75"].to_numpy(dtype=float)
-    message = (
-        f"{m.code} "
-        + num(latest, d)
-        + " at session "
-        + num(g["t"], 0)
-        + " (intake "
-        + num(first, d)
-        + ", "
-        + plus
-        + num(change, d)
-        + "): "
-        + _text(
-            np.where(model == "calibrated", calibrated.to_numpy(dtype=object), default.to_numpy(dtype=object))
-        )
-        + f"; {'off track' if off else 'at risk'} from {fmt(100 * threshold, 0)}%. The middle half of similar"
-        " clients were at " + num(np.minimum(a, b), d) + "–" + num(np.maximum(a, b), d) + " by this session."
-    )
+    cutoff = g["cutoff"].to_numpy(dtype=float)
     healthy = np.zeros(len(g), dtype=bool) if healthy is None else np.asarray(healthy, dtype=bool)
-    if healthy.any():
-        note = (
-            " The intake ("
-            + num(first, d)
-            + ") was already on the healthy side of the cutoff ("
-            + num(g["cutoff"], d)
-            + "), where a reliable improvement is rare: worth asking what brought the client and whether "
-            + f"the {m.code} captures it."
+    status_word = "off track" if off else "at risk"
+
+    def messages(i: np.ndarray) -> list[str]:
+        pct = pc.binary_join_element_wise(_nums(100 * p[i], 0), "%", "")
+        # A model's chance is never shown as certain: 99.6% reads "over 99%", 0.4% "under 1%".
+        pct = pc.if_else(pa.array((model[i] != "calibrated") & (p[i] > 0.995)), "over 99%", pct)
+        pct = pc.if_else(pa.array((model[i] != "calibrated") & (p[i] < 0.005)), "under 1%", pct)
+        calibrated = pc.binary_join_element_wise(
+            _nums(poor[i], 0),
+            " of ",
+            _nums(n_used[i], 0),
+            " clients in this caseload with a similar intake and a similar change by session ",
+            _nums(t[i], 0),
+            " (each within ",
+            _nums(window[i], d),
+            _texts(np.where(window[i] == 1, " point", " points")),
+            ") ended without reliable improvement (",
+            pct,
+            ")",
+            "",
         )
-        message = message + _text(np.where(healthy, note.to_numpy(dtype=object), ""))
+        default = pc.binary_join_element_wise(
+            "Caseload's default model puts the chance of ending without reliable improvement "
+            f"({fmt(rc, 2)} points) at ",
+            pct,
+            "",
+        )
+        note = pc.if_else(
+            pa.array(healthy[i]),
+            pc.binary_join_element_wise(
+                " The intake (",
+                _nums(first[i], d),
+                ") was already on the healthy side of the cutoff (",
+                _nums(cutoff[i], d),
+                "), where a reliable improvement is rare: worth asking what brought the client and whether "
+                f"the {m.code} captures it.",
+                "",
+            ),
+            "",
+        )
+        return _join(
+            f"{m.code} ",
+            _nums(latest[i], d),
+            " at session ",
+            _nums(t[i], 0),
+            " (intake ",
+            _nums(first[i], d),
+            ", ",
+            _texts(np.where(np.round(change[i], d) > 0, "+", "")),
+            _nums(change[i], d),
+            "): ",
+            pc.if_else(pa.array(model[i] == "calibrated"), calibrated, default),
+            f"; {status_word} from {fmt(100 * threshold, 0)}%. The middle half of similar clients were at ",
+            _nums(np.minimum(a[i], b[i]), d),
+            "–",
+            _nums(np.maximum(a[i], b[i]), d),
+            " by this session.",
+            note,
+        )
+
     values = pd.DataFrame(
         {
             "score": latest,
@@ -585,7 +734,7 @@ def _poor_odds(
         }
     )
     return alert_frame(
-        pos, "off_track" if off else "at_risk", message, g["latest_session"].to_numpy(), m.code, values
+        pos, "off_track" if off else "at_risk", messages, g["latest_session"].to_numpy(), m.code, values
     )
 
 
@@ -599,27 +748,34 @@ def _below_expected(
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     model = g["expected_model"].to_numpy(dtype=object)
     n_used = g["expected_n"].to_numpy(dtype="float64", na_value=np.nan)
-    note = np.where(
-        model == "calibrated",
-        ("expected band from " + num(n_used, 0) + " similar clients in this caseload").to_numpy(dtype=object),
-        "expected band from Caseload's default model",
-    )
     where = "below" if m.higher_is_better else "above"
-    message = (
-        f"{m.code} "
-        + num(g["latest_score"], d)
-        + " at session "
-        + num(g["t"], 0)
-        + f" is {where} the range {100 - pct}% of similar clients had reached ("
-        + num(lo, d)
-        + "–"
-        + num(hi, d)
-        + "; "
-        + _text(note)
-        + ", intake "
-        + num(g["first_score"], d)
-        + ")."
-    )
+    latest, first = g["latest_score"].to_numpy(dtype=float), g["first_score"].to_numpy(dtype=float)
+    t = g["t"].to_numpy(dtype=float)
+
+    def messages(i: np.ndarray) -> list[str]:
+        note = pc.if_else(
+            pa.array(model[i] == "calibrated"),
+            pc.binary_join_element_wise(
+                "expected band from ", _nums(n_used[i], 0), " similar clients in this caseload", ""
+            ),
+            "expected band from Caseload's default model",
+        )
+        return _join(
+            f"{m.code} ",
+            _nums(latest[i], d),
+            " at session ",
+            _nums(t[i], 0),
+            f" is {where} the range {100 - pct}% of similar clients had reached (",
+            _nums(lo[i], d),
+            "–",
+            _nums(hi[i], d),
+            "; ",
+            note,
+            ", intake ",
+            _nums(first[i], d),
+            ").",
+        )
+
     values = pd.DataFrame(
         {
             "score": g["latest_score"].to_numpy(dtype=float),
@@ -631,7 +787,7 @@ def _below_expected(
         }
     )
     return alert_frame(
-        pos, "off_track" if off else "at_risk", message, g["latest_session"].to_numpy(), m.code, values
+        pos, "off_track" if off else "at_risk", messages, g["latest_session"].to_numpy(), m.code, values
     )
 
 
@@ -640,19 +796,22 @@ def _reliable_deterioration(m: Measure, g: pd.DataFrame, pos: np.ndarray, rc: fl
     verb = "fell" if m.higher_is_better else "rose"
     first, latest = g["first_score"].to_numpy(dtype=float), g["latest_score"].to_numpy(dtype=float)
     size = np.abs(latest - first)
-    message = (
-        f"{m.code} {verb} from "
-        + num(first, d)
-        + " at intake to "
-        + num(latest, d)
-        + " at session "
-        + num(g["t"], 0)
-        + ": "
-        + num(size, d)
-        + f" points worse, at least the {fmt(rc, 2)} points that count as reliable change."
+    messages = _message(
+        f"{m.code} {verb} from ",
+        (first, d),
+        " at intake to ",
+        (latest, d),
+        " at session ",
+        (g["t"].to_numpy(dtype=float), 0),
+        ": ",
+        (size, d),
+        f" points worse, at least the {fmt(rc, 2)} points that count as reliable change.",
     )
+
     values = pd.DataFrame({"intake": first, "score": latest, "change": size, "threshold": rc})
-    return alert_frame(pos, "reliable_deterioration", message, g["latest_session"].to_numpy(), m.code, values)
+    return alert_frame(
+        pos, "reliable_deterioration", messages, g["latest_session"].to_numpy(), m.code, values
+    )
 
 
 def _no_reliable_change(
@@ -661,18 +820,17 @@ def _no_reliable_change(
     d = m.decimals
     first, latest = g["first_score"].to_numpy(dtype=float), g["latest_score"].to_numpy(dtype=float)
     change = latest - first
-    plus = _text(np.where(np.round(change, d) > 0, "+", ""))
-    message = (
-        f"{m.code} has moved "
-        + plus
-        + num(change, d)
-        + " points since intake ("
-        + num(first, d)
-        + " → "
-        + num(latest, d)
-        + ") by session "
-        + num(g["t"], 0)
-        + f"; reliable change needs {fmt(rc, 2)}. Worth asking together whether the work is helping."
+    messages = _message(
+        f"{m.code} has moved ",
+        np.where(np.round(change, d) > 0, "+", ""),
+        (change, d),
+        " points since intake (",
+        (first, d),
+        " → ",
+        (latest, d),
+        ") by session ",
+        (g["t"].to_numpy(dtype=float), 0),
+        f"; reliable change needs {fmt(rc, 2)}. Worth asking together whether the work is helping.",
     )
     values = pd.DataFrame(
         {
@@ -683,7 +841,7 @@ def _no_reliable_change(
             "by_session": config.no_change_session,
         }
     )
-    return alert_frame(pos, "no_reliable_change", message, g["latest_session"].to_numpy(), m.code, values)
+    return alert_frame(pos, "no_reliable_change", messages, g["latest_session"].to_numpy(), m.code, values)
 
 
 # --- sudden losses --------------------------------------------------------------------------------------
@@ -780,7 +938,9 @@ def sudden_loss_screen(
 def dicts_frame(row_alerts: Iterable[tuple[int, dict[str, Any]]]) -> AlertBatch:
     """A batch from (row, alert dict) pairs built one at a time (sudden losses, risk items)."""
     pairs = list(row_alerts)
-    return AlertBatch(np.array([r for r, _ in pairs], dtype=np.int64), [a for _, a in pairs])
+    if not pairs:
+        return empty_alerts()
+    return AlertBatch(np.array([r for r, _ in pairs], dtype=np.int64), (_DictPart([a for _, a in pairs]),))
 
 
 # --- alliance -------------------------------------------------------------------------------------------
@@ -816,28 +976,28 @@ def alliance_rules(
             dropped = (~np.isnan(prev) & (drop >= m.drop_threshold)) if m.drop_threshold is not None else none
         status[sel] = np.where(below | dropped, "concern", "ok")
         if below.any():
-            message = (
-                f"{m.code} "
-                + num(latest[below], d)
-                + " at session "
-                + num(session[below], 0)
-                + f" is below the alliance cutoff of {fmt(m.cutoff, d)}."
+            message = _message(
+                f"{m.code} ",
+                (latest[below], d),
+                " at session ",
+                (session[below], 0),
+                f" is below the alliance cutoff of {fmt(m.cutoff, d)}.",
             )
             values = pd.DataFrame({"score": latest[below], "cutoff": m.cutoff})
             frames.append(
                 alert_frame(sel[below], "alliance_below_cutoff", message, session[below], code, values)
             )
         if dropped.any():
-            message = (
-                f"{m.code} fell "
-                + num(drop[dropped], d)
-                + " points from the previous rating ("
-                + num(prev[dropped], d)
-                + " → "
-                + num(latest[dropped], d)
-                + ") at session "
-                + num(session[dropped], 0)
-                + "."
+            message = _message(
+                f"{m.code} fell ",
+                (drop[dropped], d),
+                " points from the previous rating (",
+                (prev[dropped], d),
+                " → ",
+                (latest[dropped], d),
+                ") at session ",
+                (session[dropped], 0),
+                ".",
             )
             values = pd.DataFrame(
                 {
@@ -882,21 +1042,25 @@ def _low_items(m: Measure, g: pd.DataFrame, sel: np.ndarray, session: np.ndarray
     fired = low.any(axis=1)
     if not fired.any():
         return empty_alerts()
-    parts = [
-        pa.array(
-            np.where(low[fired, i], (f"{names[i]} " + num(grid[fired, i], d)).to_numpy(dtype=object), None),
-            pa.string(),
+    low_f, grid_f, session_f = low[fired], grid[fired], session[fired]
+
+    def messages(j: np.ndarray) -> list[str]:
+        parts = [
+            pc.if_else(
+                pa.array(low_f[j, i]),
+                pc.binary_join_element_wise(f"{names[i]} ", _nums(grid_f[j, i], d), ""),
+                None,
+            )
+            for i in range(k)
+        ]
+        return _join(
+            f"{m.code} at session ",
+            _nums(session_f[j], 0),
+            ": ",
+            pc.binary_join_element_wise(*parts, ", ", null_handling="skip"),
+            f" — below {fmt(m.item_cutoff, d)}; worth asking what would make the next session fit better.",
         )
-        for i in range(k)
-    ]
-    listing = pc.binary_join_element_wise(*parts, ", ", null_handling="skip")
-    message = (
-        f"{m.code} at session "
-        + num(session[fired], 0)
-        + ": "
-        + pd.Series(listing, dtype=_STR)
-        + f" — below {fmt(m.item_cutoff, d)}; worth asking what would make the next session fit better."
-    )
+
     rows_low, cols_low = np.nonzero(low[fired])
     per_row: list[dict[str, float]] = [{} for _ in range(int(fired.sum()))]
     for j, i, v in zip(
@@ -904,7 +1068,7 @@ def _low_items(m: Measure, g: pd.DataFrame, sel: np.ndarray, session: np.ndarray
     ):
         per_row[j][names[i]] = v
     values = [{"items": items, "item_cutoff": m.item_cutoff} for items in per_row]
-    return alert_frame(sel[fired], "low_alliance_item", message, session[fired], m.code, values)
+    return alert_frame(sel[fired], "low_alliance_item", messages, session[fired], m.code, values)
 
 
 # --- risk -----------------------------------------------------------------------------------------------
@@ -949,15 +1113,16 @@ def long_gap_alerts(
     config = config or AlertConfig()
     if len(pos) == 0:
         return empty_alerts()
-    message = (
-        num(days, 0)
-        + " days passed between "
-        + _text(measure)
-        + " ratings before session "
-        + num(session, 0)
-        + f" (more than {config.long_gap_days}); scores either side may not be comparable."
+    days, session = np.asarray(days, dtype=float), np.asarray(session, dtype=float)
+    message = _message(
+        (days, 0),
+        " days passed between ",
+        np.asarray(measure, dtype=object),
+        " ratings before session ",
+        (session, 0),
+        f" (more than {config.long_gap_days}); scores either side may not be comparable.",
     )
-    values = pd.DataFrame({"days": np.asarray(days, dtype=int), "threshold": config.long_gap_days})
+    values = pd.DataFrame({"days": days.astype(int), "threshold": config.long_gap_days})
     return alert_frame(pos, "long_gap", message, session, measure, values)
 
 
@@ -965,8 +1130,11 @@ def missing_alliance_alerts(pos: np.ndarray, codes: np.ndarray, session: np.ndar
     """The latest session has an outcome rating but no alliance rating."""
     if len(pos) == 0:
         return empty_alerts()
-    message = "No " + _text(codes) + " rating at the latest session (session " + num(session, 0) + ")."
-    values = pd.DataFrame({"session": np.asarray(session, dtype=int)})
+    session = np.asarray(session, dtype=float)
+    message = _message(
+        "No ", np.asarray(codes, dtype=object), " rating at the latest session (session ", (session, 0), ")."
+    )
+    values = pd.DataFrame({"session": session.astype(int)})
     return alert_frame(pos, "missing_alliance", message, session, codes, values)
 
 
@@ -994,11 +1162,11 @@ def suspicious_intake_alerts(
         with np.errstate(invalid="ignore"):
             not_clinical = ~near_best & ~np.isnan(cut) & ~(sign * (cut - x) > 0)
         if near_best.any():
-            message = (
-                f"{m.code} intake "
-                + num(x[near_best], d)
-                + f" is near the {'top' if m.higher_is_better else 'bottom'} of the scale ({fmt(best, d)}): "
-                "check that the rating reflects how the client is doing."
+            message = _message(
+                f"{m.code} intake ",
+                (x[near_best], d),
+                f" is near the {'top' if m.higher_is_better else 'bottom'} of the scale ({fmt(best, d)}): "
+                "check that the rating reflects how the client is doing.",
             )
             values = pd.DataFrame({"intake": x[near_best], "cutoff": cut[near_best], "best": best})
             frames.append(
@@ -1008,13 +1176,13 @@ def suspicious_intake_alerts(
             pops = g["population"].to_numpy(dtype=object)[not_clinical]
             who = np.where(pops == "default", "", " for " + pops.astype(str) + "s")
             side = "above" if m.higher_is_better else "below"
-            message = (
-                f"{m.code} intake "
-                + num(x[not_clinical], d)
-                + f" is {side} the clinical cutoff of "
-                + num(cut[not_clinical], d)
-                + _text(who)
-                + ": change is hard to show from here; explore whose concern brings the client."
+            message = _message(
+                f"{m.code} intake ",
+                (x[not_clinical], d),
+                f" is {side} the clinical cutoff of ",
+                (cut[not_clinical], d),
+                who,
+                ": change is hard to show from here; explore whose concern brings the client.",
             )
             values = pd.DataFrame({"intake": x[not_clinical], "cutoff": cut[not_clinical]})
             frames.append(

@@ -29,6 +29,8 @@
     alliance_measure, alliance_status (ok / concern / not_rated), latest_alliance
     alerts                    list of dicts {rule, severity, message, session, measure, values}, most severe
                               first; episode-wide alerts (risk, alliance, gaps) repeat on each measure's row
+                              (None for every row when called with alert_lists=False)
+    alert_count               how many alerts the row has
     top_alert, top_severity   the first alert's message and severity (None without alerts)
 
 ``client_detail`` returns the same rows for one client plus every rating per measure and rater, and the
@@ -130,6 +132,7 @@ OVERVIEW_COLUMNS = [
     "alliance_status",
     "latest_alliance",
     "alerts",
+    "alert_count",
     "top_alert",
     "top_severity",
 ]
@@ -152,12 +155,15 @@ def caseload_overview(
     model: DefaultModel | None = None,
     viewer: Viewer | None = None,
     calibrations: dict[tuple[str, str], Calibration] | None = None,
+    alert_lists: bool = True,
 ) -> pd.DataFrame:
     """One row per (client, episode, outcome measure): scores, change, category, status, band and alerts.
 
     ``trajectory="auto"`` calibrates bands from this store's history where it has enough (see
     trajectories.py), ``"default"`` uses the default model only; ``calibrations`` (from
-    ``store_calibrations``, e.g. of another store) replaces this store's own.
+    ``store_calibrations``, e.g. of another store) replaces this store's own. Without ``alert_lists``
+    the ``alerts`` column is None and only each row's top alert is written out (every rule still runs, and
+    alert_count counts them): what a caseload table shows, at a fraction of the cost on a large store.
     """
     frame, _ = _evaluate(
         con,
@@ -171,6 +177,7 @@ def caseload_overview(
         model=model,
         viewer=viewer,
         calibrations=calibrations,
+        alert_lists=alert_lists,
     )
     if clinician_id is not None:
         frame = frame[frame["clinician_id"] == clinician_id]
@@ -287,6 +294,7 @@ def _evaluate(
     model: DefaultModel | None,
     viewer: Viewer | None = None,
     calibrations: dict[tuple[str, str], Calibration] | None = None,
+    alert_lists: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     if trajectory not in TRAJECTORIES:
         raise ValueError(f"trajectory must be one of {', '.join(TRAJECTORIES)}, not {trajectory!r}")
@@ -310,7 +318,7 @@ def _evaluate(
             f"create temp table {ep_table} as {q.episode_table(rules, today, default_age)}", params + params
         )
         episodes = con.execute(f"select * from {ep_table} order by ep_pos").df()
-        outcome = con.execute(q.outcome(ep_table), params).df()
+        outcome = con.execute(q.outcome(ep_table), params + params).df()  # the ratings are read twice
         ratings = pd.DataFrame()
         if client_id is not None:
             ratings = con.execute(q.ratings(), params).df()
@@ -318,7 +326,7 @@ def _evaluate(
         con.execute(f"drop table if exists {splits}")
         con.execute(f"drop table if exists {ep_table}")
     with _gc_paused():
-        frame = _assemble(episodes, outcome, registry, config, calibrations, default_age, model)
+        frame = _assemble(episodes, outcome, registry, config, calibrations, default_age, model, alert_lists)
     if not ratings.empty:
         ratings = _with_episodes(ratings, episodes)
     return frame, {"ratings": ratings, "episodes": episodes, "calibrations": calibrations, "today": today}
@@ -378,11 +386,15 @@ class _Queries:
         self.small_numbers = small_numbers
         self.outcome_codes = [c for c, m in registry.items() if m.kind == "outcome"]
         self.alliance_codes = [c for c, m in registry.items() if m.kind == "alliance"]
-        self.base = (
-            f"(select r.*, {_ORD} as ord, {episode_index_sql('r', 'p')} as gidx"
-            f" from {source} r left join {splits} p using (client_id)) r"
-        )
+        self.base = self.base_as("r")
         self.gidx = "r.gidx"
+
+    def base_as(self, alias: str) -> str:
+        """The viewer's ratings with ord (date, then session order) and gidx (gap episode), as ``alias``."""
+        return (
+            f"(select r.*, {_ORD} as ord, {episode_index_sql('r', 'p')} as gidx"
+            f" from {self.source} r left join {self.splits} p using (client_id)) {alias}"
+        )
 
     def episodes(self) -> str:
         risk = risk_item_positions(self.registry)
@@ -406,7 +418,14 @@ class _Queries:
         risk_value = f"(case r.measure {' '.join(value_cases)} end)" if value_cases else "null::double"
         risk_item = f"(case r.measure {' '.join(item_cases)} end)" if item_cases else "null::varchar"
         outcome_in, alliance_in = _in_list(self.outcome_codes), _in_list(self.alliance_codes)
+        # The risk expressions run once per rating (in the inner select), and one arg_max of a struct takes
+        # the measure, item, score and session from the same rating (separate ones could differ on a tie).
         return f"""
+select client_id, episode_id, gidx, start_date, end_date, min_sn, episode_sessions, clinician_id, age_group,
+    last_outcome_sn, last_alliance_sn, alliance_code, expects_alliance, risk_count,
+    risk.measure as risk_measure, risk.item as risk_item, risk.score as risk_score, risk.sn as risk_sn,
+    export_ending, export_ended_on
+from (
 select r.client_id, any_value(r.episode_id) as episode_id, r.gidx,
     min(r.session_date)::date as start_date,
     max(r.session_date)::date as end_date,
@@ -418,15 +437,14 @@ select r.client_id, any_value(r.episode_id) as episode_id, r.gidx,
     max(r.session_number) filter (where r.measure in {alliance_in} and r.rater = 'self') as last_alliance_sn,
     arg_max(r.measure, r.ord) filter (where r.measure in {alliance_in} and r.rater = 'self') as alliance_code,
     bool_or(r.measure in {_in_list(self.config.alliance_expected_with)}) as expects_alliance,
-    count(*) filter (where {hit}) as risk_count,
-    arg_max(r.measure, r.ord) filter (where {hit}) as risk_measure,
-    arg_max({risk_item}, r.ord) filter (where {hit}) as risk_item,
-    arg_max({risk_value}, r.ord) filter (where {hit}) as risk_score,
-    arg_max(r.session_number, r.ord) filter (where {hit}) as risk_sn,
+    count(*) filter (where r.risk_hit) as risk_count,
+    arg_max({{'measure': r.measure, 'item': r.risk_item, 'score': r.risk_value, 'sn': r.session_number}}, r.ord)
+        filter (where r.risk_hit) as risk,
     arg_max(r.ending, r.ord) filter (where r.ending is not null) as export_ending,
     max(r.session_date::date) filter (where r.ending is not null) as export_ended_on
-from {self.base}
+from (select r.*, {hit} as risk_hit, {risk_value} as risk_value, {risk_item} as risk_item from {self.base}) r
 group by r.client_id, r.episode_id, r.gidx
+)
 """
 
     def outcome(self, episodes: str) -> str:
@@ -443,6 +461,7 @@ group by r.client_id, r.episode_id, r.gidx
         keys = "client_id, episode_id, gidx, measure, rater"
         same = " and ".join(f"f.{k} is not distinct from w.{k}" for k in keys.split(", "))
         gap = "date_diff('day', prev_d, d)"
+        order = "w.ord, w.total, w.session_number, w.session_date::date"  # as the course window orders
         return f"""
 with w as (
     -- Each outcome rating beside the one before it in its course (ordered as list_sort orders the struct
@@ -479,10 +498,12 @@ o as (
     group by client_id, episode_id, gidx, measure, rater
 ),
 l as (
-    -- The whole course only where a sudden loss is possible (a few in a hundred).
+    -- The whole course only where a sudden loss is possible (a few in a hundred), read again from the
+    -- ratings: cheaper than keeping every windowed rating of w for them.
     select w.client_id, w.episode_id, w.gidx, w.measure, w.rater,
-        list(w.total order by w.k) as loss_scores, list(w.session_number order by w.k) as loss_sns
-    from w semi join (select {keys} from o where worst_step) f on {same}
+        list(w.total order by {order}) as loss_scores, list(w.session_number order by {order}) as loss_sns
+    from {self.base_as("w")} semi join (select {keys} from o where worst_step) f on {same}
+    where w.measure in {_in_list(self.outcome_codes)}
     group by w.client_id, w.episode_id, w.gidx, w.measure, w.rater
 ),
 g as (
@@ -602,6 +623,7 @@ def _assemble(
     calibrations: dict[tuple[str, str], Calibration],
     default_age: str,
     model: DefaultModel | None,
+    alert_lists: bool = True,
 ) -> pd.DataFrame:
     """Bands, categories, status and alerts for the joined rows; return the documented columns."""
     if outcome.empty:
@@ -660,7 +682,7 @@ def _assemble(
     judged, outcome_alerts = outcome_rules(rows, registry, config, calibrations, model)
     rows = pd.concat([rows, judged], axis=1)
     # Episode-wide alerts (risk, alliance, missing alliance) repeat on each of the episode's measure rows.
-    alerts = collect(
+    found = collect(
         [
             outcome_alerts,
             suspicious_intake_alerts(rows, registry, config),
@@ -669,10 +691,12 @@ def _assemble(
         len(rows),
         shared=[episode_alerts],
         group=pos,
+        lists=alert_lists,
     )
-    rows["alerts"] = alerts
-    rows["top_alert"] = [a[0]["message"] if a else None for a in alerts]
-    rows["top_severity"] = [a[0]["severity"] if a else None for a in alerts]
+    rows["alerts"] = found.alerts if alert_lists else None
+    rows["alert_count"] = found.count
+    rows["top_alert"] = found.top_message
+    rows["top_severity"] = found.top_severity
     rows["change"] = rows["latest_score"] - rows["first_score"]
     rows = rows.rename(columns={c: f"expected_{c}" for c in BAND_COLUMNS})
     rows["episode_active"] = rows["episode_active"].astype(bool)
