@@ -27,7 +27,9 @@ OVERVIEW_COLUMNS = [
     "alliance_status",
     "latest_alliance",
     "alerts",
+    "alert_count",
     "top_alert",
+    "top_severity",
     "expected_model",
     "expected_n",
 ]
@@ -62,7 +64,10 @@ def overview_row(client_id: str, **values: object) -> dict[str, object]:
         "alliance_status": "ok",
         "latest_alliance": 38.0,
         "alerts": alerts,
-        "top_alert": alerts[0]["message"] if alerts else None,  # the engine gives the message
+        "alert_count": len(alerts),
+        # The engine gives the most severe alert's message and severity (alerts are sorted that way).
+        "top_alert": alerts[0]["message"] if alerts else None,
+        "top_severity": alerts[0]["severity"] if alerts else None,
         "expected_model": "test model",
         "expected_n": 100,
     }

@@ -107,7 +107,7 @@ def _cache_key(con: duckdb.DuckDBPyConnection) -> tuple:
 
 
 # cache_resource, not cache_data: cache_data pickles on every hit, and unpickling a 50,000-row overview
-# (with its alert lists) took over a second per rerun. Callers treat the frame as read-only.
+# took over a second per rerun. Callers treat the frame as read-only.
 @st.cache_resource(show_spinner="Working out statuses and alerts…", max_entries=16)
 def _cached_overview(
     _con: duckdb.DuckDBPyConnection,
@@ -120,8 +120,10 @@ def _cached_overview(
 ) -> pd.DataFrame:
     from caseload.engine import caseload_overview
 
-    frame = caseload_overview(  # the engine reads only the viewer's rating rows (SQL)
-        _con, _registry, clinician_id=clinician_id, active_only=active_only, viewer=_viewer
+    # The engine reads only the viewer's rating rows (SQL). The tables show each row's top alert; a client's
+    # full list comes from client_detail, so the overview skips writing out every alert.
+    frame = caseload_overview(
+        _con, _registry, clinician_id=clinician_id, active_only=active_only, viewer=_viewer, alert_lists=False
     )
     return most_urgent_first(frame)  # sorted once here; filters keep the order
 

@@ -185,12 +185,7 @@ def clients_to_discuss(overview: pd.DataFrame, limit: int | None = None) -> pd.D
     if overview.empty:
         return overview.copy()
     active = overview["episode_active"].fillna(False).astype(bool)
-    serious = overview["alerts"].map(
-        lambda alerts: (
-            isinstance(alerts, list)
-            and any(isinstance(a, dict) and a.get("severity") in ("critical", "high") for a in alerts)
-        )
-    )
+    serious = overview["top_severity"].isin(["critical", "high"])  # the most severe alert comes first
     flagged = overview[
         active
         & (

@@ -31,17 +31,11 @@ def alert_text(alert: object) -> str:
     return str(alert)
 
 
-def _worst_severity(alerts: object) -> int:
-    """Rank of the most severe alert in an engine alert list (0 = critical); 9 without alerts."""
-    if not isinstance(alerts, (list, tuple)) or not alerts:
+def _severity_rank(severity: object) -> int:
+    """Rank of the row's most severe alert (the engine's top_severity; 0 = critical); 9 without alerts."""
+    if not isinstance(severity, str):
         return 9
-    return min(
-        SEVERITY_RANK.get(str(a.get("severity", "")).lower(), 8) if isinstance(a, dict) else 8 for a in alerts
-    )
-
-
-def _n_alerts(alerts: object) -> int:
-    return len(alerts) if isinstance(alerts, (list, tuple)) else 0
+    return SEVERITY_RANK.get(severity.lower(), 8)
 
 
 def most_urgent_first(frame: pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +47,7 @@ def most_urgent_first(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if frame.empty:
         return frame.copy()
-    severity = frame["alerts"].map(_worst_severity)
+    severity = frame["top_severity"].map(_severity_rank)
     keys = pd.DataFrame(
         {
             "closed": (~frame["episode_active"].fillna(False).astype(bool)).astype(int),
@@ -61,7 +55,7 @@ def most_urgent_first(frame: pd.DataFrame) -> pd.DataFrame:
             "status": frame["status"].map(status_rank),
             "alliance": (frame["alliance_status"] != "concern").astype(int),
             "severity": severity,
-            "alerts": -frame["alerts"].map(_n_alerts),
+            "alerts": -frame["alert_count"].fillna(0).astype(int),
             "days": -frame["days_since_last"].fillna(0),
             "client": frame["client_id"],
         },
@@ -153,12 +147,12 @@ def caseload_tiles(frame: pd.DataFrame) -> Tiles:
     )
 
 
-def _alert_cell(alerts: object, top: object) -> str:
+def _alert_cell(severity: object, top: object) -> str:
     """The top alert in words, led by its severity symbol so the most serious reason shows first."""
     text = alert_text(top)
     if not text:
         return ""
-    rank = _worst_severity(alerts)
+    rank = _severity_rank(severity)
     symbol = next((SEVERITY_SYMBOL[k] for k, v in SEVERITY_RANK.items() if v == rank), "")
     return f"{symbol} {text}".strip()
 
@@ -171,7 +165,7 @@ def caseload_table(frame: pd.DataFrame) -> pd.DataFrame:
             "Status": frame["status"].map(status_label),
             "Client": frame["client_id"].astype(str),
             "Top alert": [
-                _alert_cell(a, t) for a, t in zip(frame["alerts"], frame["top_alert"], strict=True)
+                _alert_cell(s, t) for s, t in zip(frame["top_severity"], frame["top_alert"], strict=True)
             ],
             "Clinician": frame["clinician_id"],
             "Episode": frame["episode"],

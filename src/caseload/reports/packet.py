@@ -460,7 +460,9 @@ def supervision_packet_pdf(
     from caseload.engine import caseload_overview
 
     today = today or date.today()
-    overview = caseload_overview(con, registry, clinician_id=clinician_id, today=today, viewer=viewer)
+    overview = caseload_overview(  # the cover and the list need each row's top alert only
+        con, registry, clinician_id=clinician_id, today=today, viewer=viewer, alert_lists=False
+    )
     pages = client_pages(con, registry, overview, today, limit, viewer)
     pdf = P.new_document(paper, title="Supervision packet", subject=f"Clinician {clinician_id or 'all'}")
     _cover(pdf, overview, pages, clinician_id, today)
