@@ -26,6 +26,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -263,19 +264,19 @@ class _Part:
         severity: Any,
         session: Any,
         measure: Any,
-        values: pd.DataFrame | list[dict[str, Any]],
+        values: pd.DataFrame | list[dict[str, Any]] | Callable[[], pd.DataFrame],
         messages: Callable[[np.ndarray], list[str]],
         n: int,
     ):
         self.rule, self.n, self.messages, self.values = rule, n, messages, values
-        self.severity = np.broadcast_to(
-            np.asarray(RULES[rule].severity if severity is None else severity), (n,)
-        )
+        severity = RULES[rule].severity if severity is None else severity
+        self.severity = np.broadcast_to(np.asarray(severity, dtype=object), (n,))
         self.session = np.broadcast_to(np.asarray(session, dtype=float), (n,))
         self.measure = np.broadcast_to(np.asarray(measure, dtype=object), (n,))
 
     def ranks(self) -> np.ndarray:
-        return np.array([SEVERITY_RANK[s] for s in self.severity.tolist()], dtype=np.int64)
+        kinds, where = np.unique(self.severity, return_inverse=True)
+        return np.array([SEVERITY_RANK[s] for s in kinds.tolist()], dtype=np.int64)[where]
 
     def sessions(self) -> np.ndarray:
         return self.session
@@ -284,7 +285,7 @@ class _Part:
         return self.severity[idx].tolist()
 
     def dicts(self) -> list[dict[str, Any]]:
-        values = self.values
+        values = self.values() if callable(self.values) else self.values
         if isinstance(values, pd.DataFrame):
             # Plain Python numbers (NaN stays NaN; the JSON writers turn it into null).
             keys = list(values.columns)
@@ -373,11 +374,12 @@ def alert_frame(
     message: Callable[[np.ndarray], list[str]] | Sequence[str],
     session: Any,
     measure: Any,
-    values: pd.DataFrame | list[dict[str, Any]],
+    values: pd.DataFrame | list[dict[str, Any]] | Callable[[], pd.DataFrame],
     severity: Any = None,
 ) -> AlertBatch:
     """Alerts of one rule for many rows at once: messages (or a function giving the messages of the alerts
-    at some positions), sessions, measures and the numbers behind each."""
+    at some positions), sessions, measures and the numbers behind each (or a function making them: both
+    are made only when the alert dicts are asked for)."""
     row = np.asarray(row, dtype=np.int64)
     n = len(row)
     if n == 0:
@@ -717,7 +719,8 @@ def _poor_odds(
             note,
         )
 
-    values = pd.DataFrame(
+    values = partial(
+        pd.DataFrame,
         {
             "score": latest,
             "intake": first,
@@ -731,7 +734,7 @@ def _poor_odds(
             "healthy_intake": healthy,
             **{c: g[c].to_numpy(dtype=float) for c in ("p10", "p25", "p50", "p75", "p90")},
             "band_model": g["expected_model"].to_numpy(dtype=object),
-        }
+        },
     )
     return alert_frame(
         pos, "off_track" if off else "at_risk", messages, g["latest_session"].to_numpy(), m.code, values
@@ -776,7 +779,8 @@ def _below_expected(
             ").",
         )
 
-    values = pd.DataFrame(
+    values = partial(
+        pd.DataFrame,
         {
             "score": g["latest_score"].to_numpy(dtype=float),
             "intake": g["first_score"].to_numpy(dtype=float),
@@ -784,7 +788,7 @@ def _below_expected(
             **{c: g[c].to_numpy(dtype=float) for c in ("p10", "p25", "p50", "p75", "p90")},
             "model": model,
             "n": n_used,
-        }
+        },
     )
     return alert_frame(
         pos, "off_track" if off else "at_risk", messages, g["latest_session"].to_numpy(), m.code, values
@@ -808,7 +812,7 @@ def _reliable_deterioration(m: Measure, g: pd.DataFrame, pos: np.ndarray, rc: fl
         f" points worse, at least the {fmt(rc, 2)} points that count as reliable change.",
     )
 
-    values = pd.DataFrame({"intake": first, "score": latest, "change": size, "threshold": rc})
+    values = partial(pd.DataFrame, {"intake": first, "score": latest, "change": size, "threshold": rc})
     return alert_frame(
         pos, "reliable_deterioration", messages, g["latest_session"].to_numpy(), m.code, values
     )
@@ -832,14 +836,15 @@ def _no_reliable_change(
         (g["t"].to_numpy(dtype=float), 0),
         f"; reliable change needs {fmt(rc, 2)}. Worth asking together whether the work is helping.",
     )
-    values = pd.DataFrame(
+    values = partial(
+        pd.DataFrame,
         {
             "intake": first,
             "score": latest,
             "change": change,
             "threshold": rc,
             "by_session": config.no_change_session,
-        }
+        },
     )
     return alert_frame(pos, "no_reliable_change", messages, g["latest_session"].to_numpy(), m.code, values)
 
@@ -960,7 +965,7 @@ def alliance_rules(
     status = np.full(len(rows), "not_rated", dtype=object)
     frames = []
     codes = rows["alliance_measure"].to_numpy(dtype=object)
-    for code in {c for c in codes if isinstance(c, str) and c in registry}:
+    for code in [c for c in pd.unique(codes) if isinstance(c, str) and c in registry]:
         m = registry[code]
         d = m.decimals
         sel = np.flatnonzero(codes == code)
@@ -983,7 +988,7 @@ def alliance_rules(
                 (session[below], 0),
                 f" is below the alliance cutoff of {fmt(m.cutoff, d)}.",
             )
-            values = pd.DataFrame({"score": latest[below], "cutoff": m.cutoff})
+            values = partial(pd.DataFrame, {"score": latest[below], "cutoff": m.cutoff})
             frames.append(
                 alert_frame(sel[below], "alliance_below_cutoff", message, session[below], code, values)
             )
@@ -999,13 +1004,14 @@ def alliance_rules(
                 (session[dropped], 0),
                 ".",
             )
-            values = pd.DataFrame(
+            values = partial(
+                pd.DataFrame,
                 {
                     "previous": prev[dropped],
                     "score": latest[dropped],
                     "drop": drop[dropped],
                     "threshold": m.drop_threshold,
-                }
+                },
             )
             frames.append(alert_frame(sel[dropped], "alliance_drop", message, session[dropped], code, values))
         if m.item_cutoff is not None and m.items:
@@ -1122,7 +1128,7 @@ def long_gap_alerts(
         (session, 0),
         f" (more than {config.long_gap_days}); scores either side may not be comparable.",
     )
-    values = pd.DataFrame({"days": days.astype(int), "threshold": config.long_gap_days})
+    values = partial(pd.DataFrame, {"days": days.astype(int), "threshold": config.long_gap_days})
     return alert_frame(pos, "long_gap", message, session, measure, values)
 
 
@@ -1134,7 +1140,7 @@ def missing_alliance_alerts(pos: np.ndarray, codes: np.ndarray, session: np.ndar
     message = _message(
         "No ", np.asarray(codes, dtype=object), " rating at the latest session (session ", (session, 0), ")."
     )
-    values = pd.DataFrame({"session": session.astype(int)})
+    values = partial(pd.DataFrame, {"session": session.astype(int)})
     return alert_frame(pos, "missing_alliance", message, session, codes, values)
 
 
@@ -1168,7 +1174,7 @@ def suspicious_intake_alerts(
                 f" is near the {'top' if m.higher_is_better else 'bottom'} of the scale ({fmt(best, d)}): "
                 "check that the rating reflects how the client is doing.",
             )
-            values = pd.DataFrame({"intake": x[near_best], "cutoff": cut[near_best], "best": best})
+            values = partial(pd.DataFrame, {"intake": x[near_best], "cutoff": cut[near_best], "best": best})
             frames.append(
                 alert_frame(sel[near_best], "suspicious_intake", message, session[near_best], code, values)
             )
@@ -1184,7 +1190,7 @@ def suspicious_intake_alerts(
                 who,
                 ": change is hard to show from here; explore whose concern brings the client.",
             )
-            values = pd.DataFrame({"intake": x[not_clinical], "cutoff": cut[not_clinical]})
+            values = partial(pd.DataFrame, {"intake": x[not_clinical], "cutoff": cut[not_clinical]})
             frames.append(
                 alert_frame(
                     sel[not_clinical], "suspicious_intake", message, session[not_clinical], code, values

@@ -718,17 +718,12 @@ def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertC
     for code in dict.fromkeys(measures[candidates]):
         m = registry[code]
         rows_m = candidates[measures[candidates] == code]
-        sessions = [[int(s - min_sn[i] + 1) for s in loss_sns[i]] for i in rows_m]
-        scores = [list(loss_scores[i]) for i in rows_m]
+        sessions = [(np.asarray(loss_sns[i], dtype=np.int64) - int(min_sn[i]) + 1).tolist() for i in rows_m]
+        scores = [np.asarray(loss_scores[i], dtype=float).tolist() for i in rows_m]
         keep = sudden_loss_screen(m, sessions, scores, config)
-        for i, ss, sc in zip(
-            rows_m[keep].tolist(),
-            np.array(sessions, dtype=object)[keep],
-            np.array(scores, dtype=object)[keep],
-            strict=True,
-        ):
-            for a in sudden_loss_alerts(m, ss, sc, config):
-                found.append((i, a))
+        for j in np.flatnonzero(keep).tolist():
+            for a in sudden_loss_alerts(m, sessions[j], scores[j], config):
+                found.append((int(rows_m[j]), a))
     frames.append(dicts_frame(found))
     return frames
 
