@@ -138,6 +138,12 @@ OVERVIEW_COLUMNS = [
 ]
 
 _INTERNAL_EPISODE_FIELDS = {"ep_pos", "gidx", "latest_alliance_sn"}
+# The episode fields the alert rules read (alliance_rules, _episode_alerts, _assemble).
+_RULE_EPISODE_COLUMNS = (
+    "ep_pos, min_sn, age_group, alliance_measure, latest_alliance, previous_alliance, latest_alliance_session,"
+    " columns('^alliance_item_'), risk_count, risk_measure, risk_item, risk_score, risk_sn, last_outcome_sn,"
+    " last_alliance_sn, expects_alliance, alliance_code"
+)
 _CALIBRATION_CACHE: OrderedDict[tuple, dict[tuple[str, str], Calibration]] = OrderedDict()
 
 
@@ -317,7 +323,10 @@ def _evaluate(
         con.execute(
             f"create temp table {ep_table} as {q.episode_table(rules, today, default_age)}", params + params
         )
-        episodes = con.execute(f"select * from {ep_table} order by ep_pos").df()
+        # A client's page shows every episode field; the overview's rules read only these (strings are the
+        # dear part of turning 50,000 episodes into a frame).
+        ep_columns = "*" if client_id is not None else _RULE_EPISODE_COLUMNS
+        episodes = con.execute(f"select {ep_columns} from {ep_table} order by ep_pos").df()
         outcome = con.execute(q.outcome(ep_table), params + params).df()  # the ratings are read twice
         ratings = pd.DataFrame()
         if client_id is not None:
@@ -461,11 +470,12 @@ group by r.client_id, r.episode_id, r.gidx
         keys = "client_id, episode_id, gidx, measure, rater"
         same = " and ".join(f"f.{k} is not distinct from w.{k}" for k in keys.split(", "))
         gap = "date_diff('day', prev_d, d)"
-        order = "w.ord, w.total, w.session_number, w.session_date::date"  # as the course window orders
+        order = "w.ord, w.total"  # as the course window orders
         return f"""
 with w as (
-    -- Each outcome rating beside the one before it in its course (ordered as list_sort orders the struct
-    -- (ord, total, session_number, date)): steps and gaps come from plain aggregates, with no list per course.
+    -- Each outcome rating beside the one before it in its course, ordered by ord (date, then session number:
+    -- both are in ord, and the source fills every session number) and then score: steps and gaps come from
+    -- plain aggregates, with no list per course.
     select r.client_id, r.episode_id, r.gidx, r.measure, r.rater, r.ord, r.total, r.session_number,
         r.session_date::date as d,
         row_number() over course as k,
@@ -475,7 +485,7 @@ with w as (
     from {self.base}
     where r.measure in {_in_list(self.outcome_codes)}
     window course as (partition by r.client_id, r.episode_id, r.gidx, r.measure, r.rater
-        order by r.ord, r.total, r.session_number, r.session_date::date)
+        order by r.ord, r.total)
 ),
 o as (
     select client_id, any_value(episode_id) as episode_id, gidx, measure, rater,
