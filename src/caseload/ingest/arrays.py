@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 INT64 = pa.int64()
-_NUMPY_TYPES = {INT64: np.int64, pa.int32(): np.int32}
+_NUMPY_TYPES = {INT64: np.int64, pa.int32(): np.int32, pa.uint64(): np.uint64}
 
 
 def int_array(values: np.ndarray | Sequence[int], type: pa.DataType = INT64) -> pa.Array:
@@ -64,7 +64,7 @@ def table(columns: dict[str, pa.Array]) -> pa.Table:
 
 
 def ints(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A null-free int64 or int32 column as a numpy array (a view where it is one chunk)."""
+    """A null-free int64, int32 or uint64 column as a numpy array (a view where it is one chunk)."""
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     parts = []
     for chunk in chunks:
@@ -79,6 +79,11 @@ def ints(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if len(parts) == 1:
         return parts[0]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def uints(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A null-free uint64 column (DuckDB's hash()) as a numpy array."""
+    return ints(column) if len(column) else np.zeros(0, dtype=np.uint64)
 
 
 def _validity(chunk: pa.Array) -> np.ndarray:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from caseload.ingest import arrays
@@ -18,6 +19,30 @@ _DATE_RANKED = """select import_id from imports
 
 
 KEY = "client_id, measure, rater, episode_id, session_val, (case when session_val is null then date_val end)"
+# The same key on stored ratings (session_number is the candidate's session_val, session_date its date_val).
+STORED_KEY = "client_id, measure, rater, episode_id, session_number, (case when session_number is null then session_date end)"
+
+
+def repeats_a_key(con: duckdb.DuckDBPyConnection, keys_sql: str) -> bool:
+    """True when two rows of ``keys_sql`` (one column of 64-bit key hashes) are equal.
+
+    Equal keys have equal hashes, so no equal hashes proves no repeated key (a collision only sends the
+    file down the exact path). Sorting the hashes in numpy costs a third of a DuckDB count(distinct).
+    """
+    column = con.sql(keys_sql).to_arrow_table().column(0)
+    hashes = np.sort(arrays.uints(column))
+    return bool(len(hashes) > 1 and (hashes[1:] == hashes[:-1]).any())
+
+
+def store_holds_any_client(con: duckdb.DuckDBPyConnection, clients_sql: str) -> bool:
+    """True when the store holds a rating for one of the client codes ``clients_sql`` yields."""
+    if not con.execute("select exists (select 1 from ratings)").fetchall()[0][0]:
+        return False
+    return bool(
+        con.execute(f"select exists (select 1 from ratings where client_id in ({clients_sql}))").fetchall()[
+            0
+        ][0]
+    )
 
 
 def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: int) -> str:
@@ -33,13 +58,7 @@ def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: 
         f"""create temp table {exc} (sheet_idx integer, _row bigint, block integer, status varchar,
                                      s_total double, s_date date, f_row bigint)"""
     )
-    # Equal keys have equal hashes, so fewer distinct hashes than rows is necessary for a repeated key
-    # (a hash collision only sends the file down the exact path below); one 64-bit hash per row groups
-    # about twice as fast as the six key columns.
-    has_dups = con.execute(
-        f"select count(*) > count(distinct hash({KEY})) from {cand} where reason is null"
-    ).fetchall()[0][0]
-    if has_dups:
+    if repeats_a_key(con, f"select hash({KEY}) from {cand} where reason is null"):
         con.execute(
             f"""insert into {exc}
             with keyed as (
@@ -103,18 +122,34 @@ def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: 
                from {cand} c left join {exc} e using (sheet_idx, _row, block)"""
 
 
-def write_import(
+def insert_valid_ratings(
+    con: duckdb.DuckDBPyConnection, candidates_sql: str, blocks: str, import_id: int, width: int
+) -> dict[str, int]:
+    """Store the candidates without a problem straight from the checks, as import ``import_id``; the
+    ratings added per measure. Only for files that repeat no rating and share no client with the store
+    (pipeline._import_direct), where every such candidate is new."""
+    con.execute(
+        f"""insert into ratings (client_id, clinician_id, episode_id, age_group, session_date, session_number,
+                                 measure, rater, items, total, total_source, import_id, source_row, ending)
+            select client_id, clinician_id, episode_id, age_group, date_val, session_val,
+                   measure, rater, {items_expr(width)}, total_val, total_source, {int(import_id)}, _row, ending
+            from ({candidates_sql}) c join {blocks} using (block) where reason is null"""
+    )
+    tally = con.execute(
+        f"select measure, count(*) from ratings where import_id = {int(import_id)} group by 1"
+    ).fetchall()
+    return {measure: int(n) for measure, n in tally}
+
+
+def record_import(
     con: duckdb.DuckDBPyConnection,
+    import_id: int,
     report: ImportReport,
-    status: str,
     errors: list[RowError],
     strict: bool,
     mapping_record: dict[str, Any],
-    ranked: bool = False,
-    width: int = 0,
-) -> int:
-    """Insert the import's history row, its new ratings and its problems; the caller holds the transaction."""
-    import_id = next_import_id(con)
+) -> None:
+    """Insert the import's history row and its problems; the caller holds the transaction."""
     con.execute(
         """insert into imports (import_id, file_name, sha256, imported_at, layout, rows_read, rows_imported,
                                 rows_duplicate, rows_rejected, records_added, strict, mapping)
@@ -134,25 +169,6 @@ def write_import(
             json.dumps(mapping_record, default=str),
         ],
     )
-    # Files without session numbers: the date's rank among the client's dates in this file (then renumbered
-    # across all date-ranked imports below).
-    rank_join = ""
-    session = "session_val"
-    if ranked:
-        rank_join = f"""left join (
-                select client_id, date_val, dense_rank() over (partition by client_id order by date_val) as rank_val
-                from (select distinct client_id, date_val from ({status}) where reason is null and ranked)
-            ) k using (client_id, date_val)"""
-        session = "coalesce(session_val, case when ranked then rank_val end)"
-    con.execute(
-        f"""insert into ratings (client_id, clinician_id, episode_id, age_group, session_date, session_number,
-                                 measure, rater, items, total, total_source, import_id, source_row, ending)
-            select client_id, clinician_id, episode_id, age_group, date_val, {session},
-                   measure, rater, {items_expr(width)}, total_val, total_source, {int(import_id)}, _row, ending
-            from ({status}) s {rank_join} where status = 'new'"""
-    )
-    if mapping_record.get("session_rule") == "date_rank":
-        renumber_by_date(con, [import_id])
     if errors:
         table = arrays.table(
             {
@@ -173,6 +189,40 @@ def write_import(
             )
         finally:
             con.unregister("_cl_errors")
+
+
+def write_import(
+    con: duckdb.DuckDBPyConnection,
+    report: ImportReport,
+    status: str,
+    errors: list[RowError],
+    strict: bool,
+    mapping_record: dict[str, Any],
+    ranked: bool = False,
+    width: int = 0,
+) -> int:
+    """Insert the import's history row, its new ratings and its problems; the caller holds the transaction."""
+    import_id = next_import_id(con)
+    record_import(con, import_id, report, errors, strict, mapping_record)
+    # Files without session numbers: the date's rank among the client's dates in this file (then renumbered
+    # across all date-ranked imports below).
+    rank_join = ""
+    session = "session_val"
+    if ranked:
+        rank_join = f"""left join (
+                select client_id, date_val, dense_rank() over (partition by client_id order by date_val) as rank_val
+                from (select distinct client_id, date_val from ({status}) where reason is null and ranked)
+            ) k using (client_id, date_val)"""
+        session = "coalesce(session_val, case when ranked then rank_val end)"
+    con.execute(
+        f"""insert into ratings (client_id, clinician_id, episode_id, age_group, session_date, session_number,
+                                 measure, rater, items, total, total_source, import_id, source_row, ending)
+            select client_id, clinician_id, episode_id, age_group, date_val, {session},
+                   measure, rater, {items_expr(width)}, total_val, total_source, {int(import_id)}, _row, ending
+            from ({status}) s {rank_join} where status = 'new'"""
+    )
+    if mapping_record.get("session_rule") == "date_rank":
+        renumber_by_date(con, [import_id])
     return import_id
 
 

@@ -44,7 +44,7 @@ from caseload.ingest.validate import (
     txt,
 )
 from caseload.measures import Measure, normalise_measure_name
-from caseload.store import transaction
+from caseload.store import next_import_id, transaction
 
 Progress = Callable[[float, str], None]
 MAX_REPORTED_ERRORS = 10_000
@@ -648,27 +648,7 @@ def _import_plans(
         raise ImportError_(f"{name}: the mapping reads no measure columns")
     spreadsheet = plans[0].grid.kind in SPREADSHEET_KINDS
     width = max((b.measure.n_items for b in blocks if b.measure is not None and b.items), default=0)
-    cand = f"_cl_cand_{uid}"
-    parts: list[str] = []
 
-    def add(b: Block) -> None:
-        plan = next(p for p in plans if p.sheet == b.sheet)
-        values = plan.mapping.get("values")
-        parts.append(
-            block_sql(
-                b, plan.data, plan.columns, values, formats[b.sheet], spreadsheet, today, plan.commas, width
-            )
-        )
-
-    for b in blocks:
-        data = next(p for p in plans if p.sheet == b.sheet).data
-        if b.measure is None and b.when and not _any_row(con, data, b.when):
-            continue  # a long file's rows naming no known measure, usually none: skip that block's full scan
-        add(b)
-    if not parts:  # no data rows at all: one empty block still gives the candidates' columns
-        add(blocks[0])
-    con.execute(f"create temp table {cand}_rows as " + " union all ".join(parts))
-    temps.append(f"{cand}_rows")
     blocks_table = f"_cl_blocks_{uid}"
     con.register(
         blocks_table,
@@ -686,16 +666,212 @@ def _import_plans(
         ),
     )
     temps.append(blocks_table)
-    con.execute(f"create temp view {cand} as select * from {cand}_rows join {blocks_table} using (block)")
-    temps.append(cand)
-    step(0.6, "matching against stored ratings")
-    exc = f"_cl_exc_{uid}"
-    temps.append(exc)
-    status = load.status_relation(con, cand, exc, width)
+    report.mapping = {
+        "session_rule": "date_rank"
+        if all(b.ranked for b in blocks)
+        else ("explicit" if not any(b.ranked for b in blocks) else "mixed"),
+        "sheets": {p.sheet: p.mapping for p in plans},
+        "sources": {p.sheet: p.source for p in plans},
+    }
     # One candidate per data row (a long file, or one measure per sheet): a row's fate is its candidate's.
     one_per_row = all(
         p.mapping.get("measure_column") or sum(b.sheet == p.sheet for b in blocks) == 1 for p in plans
     )
+    job = _Job(
+        con,
+        plans,
+        blocks,
+        blocks_table,
+        formats,
+        width,
+        uid,
+        temps,
+        step,
+        strict,
+        remember,
+        actor,
+        today,
+        spreadsheet,
+    )
+    if one_per_row and len(plans) == 1 and not strict and not any(b.ranked for b in blocks):
+        client = blocks[0].client
+        clients = f"select {txt(plans[0].columns[client])} from {plans[0].data}" if client else "select null"
+        if not load.store_holds_any_client(con, clients):
+            done = _import_direct(job, report)
+            if done is not None:
+                return done
+    return _import_checked(job, report, job.candidates(), one_per_row)
+
+
+@dataclass
+class _Job:
+    """What both ways of storing an import need: the connection, the sheets and blocks, and the options."""
+
+    con: duckdb.DuckDBPyConnection
+    plans: list[SheetPlan]
+    blocks: list[Block]
+    blocks_table: str
+    formats: dict[str, str | None]
+    width: int
+    uid: str
+    temps: list[str]
+    step: Progress
+    strict: bool
+    remember: bool
+    actor: str
+    today: date
+    spreadsheet: bool
+    backed_up: bool = False
+
+    def candidates(self, data: str | None = None, every_block: bool = False) -> str:
+        """The checks of every block as one UNION ALL: a candidate rating, or its reason, per (row, block).
+
+        ``data`` replaces the sheet's data table (one sheet only); a long file's block for measures not in
+        the registry is left out when no row names one, unless ``every_block``.
+        """
+        parts: list[str] = []
+        for b in self.blocks:
+            plan = next(p for p in self.plans if p.sheet == b.sheet)
+            if not every_block and b.measure is None and b.when and not _any_row(self.con, plan.data, b.when):
+                continue  # usually no row names an unknown measure: skip that block's full scan
+            parts.append(
+                block_sql(
+                    b,
+                    data or plan.data,
+                    plan.columns,
+                    plan.mapping.get("values"),
+                    self.formats[b.sheet],
+                    self.spreadsheet,
+                    self.today,
+                    plan.commas,
+                    self.width,
+                )
+            )
+        if not parts:  # no data rows at all: one empty block still gives the candidates' columns
+            return self.candidates(data, every_block=True)
+        return " union all ".join(parts)
+
+
+class _RepeatedRating(Exception):
+    """The file holds a rating key twice; only the checked path tells duplicates from conflicts."""
+
+
+def _import_direct(job: _Job, report: ImportReport) -> ImportReport | None:
+    """Store a file that shares no client with the store straight from its checks, in one pass.
+
+    Every candidate without a problem is new then, unless the file repeats a rating: that is found
+    after the insert, and the transaction is rolled back and None returned (the checked path follows).
+    Rows that were not stored are checked again on their own, for their reasons.
+    """
+    con, plan = job.con, job.plans[0]
+    job.step(0.6, "backing up the store")
+    backup_store(con, "import")
+    job.backed_up = True
+    job.step(0.7, "storing")
+    try:
+        with transaction(con):
+            import_id = next_import_id(con)
+            by_measure = load.insert_valid_ratings(
+                con, job.candidates(), job.blocks_table, import_id, job.width
+            )
+            if load.repeats_a_key(
+                con, f"select hash({load.STORED_KEY}) from ratings where import_id = {int(import_id)}"
+            ):
+                raise _RepeatedRating
+            stored = sum(by_measure.values())
+            errors: list[RowError] = []
+            total_errors = 0
+            if stored < plan.n_rows:
+                left = f"_cl_left_{job.uid}"
+                job.temps.append(left)
+                con.execute(
+                    f"""create temp view {left} as select d.* from {plan.data} d
+                        anti join (select source_row as _row from ratings where import_id = {int(import_id)})
+                        using (_row)"""
+                )
+                status, rows = _problem_rows(job, job.candidates(left, every_block=True))
+                errors, total_errors, _blocking = _collect_errors(
+                    con, status, rows, job.blocks, job.formats, True, job.plans
+                )
+            report.rows_imported = stored
+            report.rows_duplicate = 0
+            report.rows_rejected = plan.n_rows - stored
+            report.records_by_measure = {m: by_measure[m] for m in sorted(by_measure)}
+            report.records_added = stored
+            _set_errors(report, errors, total_errors)
+            report.check_invariant()
+            report.import_id = import_id
+            load.record_import(con, import_id, report, errors, job.strict, report.mapping or {})
+            _record(job, report)
+    except _RepeatedRating:
+        report.import_id = None
+        return None
+    job.step(1.0, "done")
+    return report
+
+
+def _problem_rows(job: _Job, candidates_sql: str) -> tuple[str, str]:
+    """The status and row relations of rows that were not stored: every one of them has a reason."""
+    con = job.con
+    cand = f"_cl_cand_{job.uid}"
+    con.execute(f"create temp table {cand}_rows as {candidates_sql}")
+    job.temps.append(f"{cand}_rows")
+    con.execute(f"create temp view {cand} as select * from {cand}_rows join {job.blocks_table} using (block)")
+    job.temps.append(cand)
+    unexplained = con.execute(f"select count(*) from {cand} where reason is null").fetchall()[0][0]
+    if unexplained:  # cannot happen: a candidate without a problem was stored
+        raise AssertionError(f"{unexplained} rows without a problem were not stored")
+    status = f"""select *, reason as status, cast(null as double) as s_total, cast(null as date) as s_date,
+                        cast(null as bigint) as f_row from {cand}"""
+    rows = f"_cl_rows_{job.uid}"
+    job.temps.append(rows)
+    con.execute(
+        f"""create temp view {rows} as select sheet, sheet_idx, _row, _line, measure, status,
+                'rejected' as outcome from ({status})"""
+    )
+    return status, rows
+
+
+def _set_errors(report: ImportReport, errors: list[RowError], total_errors: int) -> None:
+    report.errors = errors[:MAX_REPORTED_ERRORS]
+    if total_errors > MAX_REPORTED_ERRORS:
+        report.warnings.append(
+            f"{total_errors:,} problems found; the first {MAX_REPORTED_ERRORS:,} are listed here, all are kept "
+            "with the import (download the rejected rows)"
+        )
+
+
+def _record(job: _Job, report: ImportReport) -> None:
+    """The audit entry and the confirmed mappings of an import, in its transaction."""
+    audit.record(
+        job.con,
+        job.actor,
+        "import",
+        import_id=report.import_id,
+        rows_read=report.rows_read,
+        rows_imported=report.rows_imported,
+        rows_rejected=report.rows_rejected,
+    )
+    if job.remember:
+        for p in job.plans:
+            if p.source == "given":
+                load.save_mapping(
+                    job.con, p.signature, {k: v for k, v in p.mapping.items() if k != "date_format_used"}
+                )
+
+
+def _import_checked(job: _Job, report: ImportReport, candidates_sql: str, one_per_row: bool) -> ImportReport:
+    """Store a file after matching every candidate against the file's other rows and the store."""
+    con, blocks, uid, temps, step = job.con, job.blocks, job.uid, job.temps, job.step
+    cand = f"_cl_cand_{uid}"
+    con.execute(f"create temp table {cand}_rows as {candidates_sql}")
+    temps.append(f"{cand}_rows")
+    con.execute(f"create temp view {cand} as select * from {cand}_rows join {job.blocks_table} using (block)")
+    temps.append(cand)
+    step(0.6, "matching against stored ratings")
+    exc = f"_cl_exc_{uid}"
+    temps.append(exc)
+    status = load.status_relation(con, cand, exc, job.width)
     rows = f"_cl_rows_{uid}"
     temps.append(rows)
     if one_per_row:
@@ -737,33 +913,21 @@ def _import_plans(
     report.records_by_measure = {m: int(by_measure[m]) for m in sorted(by_measure)}
     report.records_added = sum(report.records_by_measure.values())
     errors, total_errors, blocking_errors = _collect_errors(
-        con, status, rows, blocks, formats, one_per_row, plans
+        con, status, rows, blocks, job.formats, one_per_row, job.plans
     )
-    report.errors = errors[:MAX_REPORTED_ERRORS]
-    if total_errors > MAX_REPORTED_ERRORS:
-        report.warnings.append(
-            f"{total_errors:,} problems found; the first {MAX_REPORTED_ERRORS:,} are listed here, all are kept "
-            "with the import (download the rejected rows)"
-        )
+    _set_errors(report, errors, total_errors)
     report.conflicts = _conflicts(con, cand, exc)
-    mapping_record = {
-        "session_rule": "date_rank"
-        if all(b.ranked for b in blocks)
-        else ("explicit" if not any(b.ranked for b in blocks) else "mixed"),
-        "sheets": {p.sheet: p.mapping for p in plans},
-        "sources": {p.sheet: p.source for p in plans},
-    }
-    report.mapping = mapping_record
     report.check_invariant()
-    if strict and blocking_errors:
+    if job.strict and blocking_errors:
         return _refuse(
             report,
             f"--strict: {blocking_errors} problem(s) in {report.rows_read} rows, so nothing from "
-            f"{name} was stored. Fix the rows listed below, or import without --strict.",
+            f"{report.file} was stored. Fix the rows listed below, or import without --strict.",
             keep_errors=True,
         )
-    step(0.75, "backing up the store")
-    backup_store(con, "import")
+    if not job.backed_up:
+        step(0.75, "backing up the store")
+        backup_store(con, "import")
     step(0.8, "storing")
     with transaction(con):
         report.import_id = load.write_import(
@@ -771,26 +935,12 @@ def _import_plans(
             report,
             status,
             errors,
-            strict,
-            mapping_record,
+            job.strict,
+            report.mapping or {},
             ranked=any(b.ranked for b in blocks),
-            width=width,
+            width=job.width,
         )
-        audit.record(
-            con,
-            actor,
-            "import",
-            import_id=report.import_id,
-            rows_read=report.rows_read,
-            rows_imported=report.rows_imported,
-            rows_rejected=report.rows_rejected,
-        )
-        if remember:
-            for p in plans:
-                if p.source == "given":
-                    load.save_mapping(
-                        con, p.signature, {k: v for k, v in p.mapping.items() if k != "date_format_used"}
-                    )
+        _record(job, report)
     step(1.0, "done")
     return report
 
