@@ -543,19 +543,24 @@ def import_file(
     step = progress or (lambda _f, _t: None)
     data, name = _source_bytes(source, file_name)
     step(0.02, "reading")
-    # hashlib releases the GIL on large inputs: the file is hashed on a second thread while it is parsed.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(hashlib.sha256, data)
-        grids = read_grids(data, name, sheet)
-        report = ImportReport(file=name, sha256=digest.result().hexdigest())
+    grids = read_grids(data, name, sheet)
+    # hashlib releases the GIL on large inputs: the file is hashed on a second thread while the layout is
+    # recognised and the cells are tidied (single-threaded Python), not while pyarrow's threads parse it.
+    pool = ThreadPoolExecutor(max_workers=1)
+    digest = pool.submit(hashlib.sha256, data)
     del data
+    report = ImportReport(file=name, sha256="")
     today = today or date.today()
     uid = uuid.uuid4().hex[:12]
-    step(0.2, "recognising the layout")
-    plans, skipped = plan_sheets(con, grids, registry, mapping, name)
-    report.warnings += [f"skipped {s}" for s in skipped]
     temps: list[str] = []
     try:
+        step(0.2, "recognising the layout")
+        plans, skipped = plan_sheets(con, grids, registry, mapping, name)
+        report.warnings += [f"skipped {s}" for s in skipped]
+        for k, plan in enumerate(plans):
+            _register(con, plan, uid, k)
+            temps.append(plan.data)
+        report.sha256 = digest.result().hexdigest()
         return _import_plans(
             con,
             plans,
@@ -572,11 +577,12 @@ def import_file(
             actor or LOCAL_USER,
         )
     finally:
+        pool.shutdown()
         for t in reversed(temps):
             try:
                 if t.startswith(("_cl_data_", "_cl_blocks_")):
                     con.unregister(t)
-                elif t.startswith(("_cl_rows_", "_cl_cand_")) and not t.endswith("_rows"):
+                elif t.startswith(("_cl_rows_", "_cl_cand_", "_cl_left_")) and not t.endswith("_rows"):
                     con.execute(f"drop view if exists {t}")
                     con.execute(f"drop table if exists {t}")
                 else:
@@ -600,9 +606,7 @@ def _import_plans(
     remember: bool,
     actor: str = LOCAL_USER,
 ) -> ImportReport:
-    for k, plan in enumerate(plans):
-        _register(con, plan, uid, k)
-        temps.append(plan.data)
+    for plan in plans:
         plan.findings = _scan_identifiers(con, plan)
     report.sheets = [p.sheet for p in plans if p.sheet]
     report.layout = "; ".join(f"{p.sheet}: {p.layout}" if p.sheet else p.layout for p in plans)

@@ -81,7 +81,7 @@ def file_kind(data: bytes, file_name: str) -> str:
 
 def read_grids(data: bytes, file_name: str, sheet: str | None = None) -> list[Grid]:
     """Every sheet (or the CSV) as a grid; ImportError_ for anything that is not a readable table."""
-    if not data or not data.strip():
+    if not data or data.isspace():  # isspace() stops at the first other byte; strip() copies the file
         raise ImportError_(f"{file_name}: the file is empty")
     kind = file_kind(data, file_name)
     if kind == "csv":
@@ -209,16 +209,15 @@ def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -
     n_cr = data.count(b"\r")
     if n_cr and n_cr != data.count(b"\r\n"):
         return None  # bare CR line ends: the csv module handles those
-    if not n_cr and b'"' not in data and data[bom : bom + 1] != b"\n" and b"\n\n" not in data:
-        # No quotes and no blank lines: every physical line is one record, record k on line k.
+    quoted = b'"' in data
+    if not n_cr and not quoted and data[bom : bom + 1] != b"\n":
+        # No quotes: unless a line is blank (checked by the record count below), record k is on line k.
         n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         lines = np.arange(1, n_lines + 1, dtype=np.int64)
         first_end = data.find(b"\n", bom)
         first = data[bom : first_end if first_end >= 0 else len(data)]
-        quoted = False
     else:
         lines, first = _record_lines(data, bom)
-        quoted = b'"' in data
     try:
         width = len(next(csv.reader([first.decode(encoding, errors="replace")], delimiter=delimiter)))
     except (StopIteration, csv.Error):
@@ -253,6 +252,8 @@ def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
         return None
+    if table.num_rows != len(lines) and not quoted and not n_cr:
+        lines = _record_lines(data, bom)[0]  # blank lines, which pyarrow skipped: number the records again
     if table.num_rows != len(lines):
         return None  # a stray quote or blank-looking line: let the csv module decide
     table = table.append_column("_line", arrays.int_array(lines))

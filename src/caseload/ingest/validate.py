@@ -216,13 +216,29 @@ def block_sql(
     casts = "".join(
         f", {num_cast(f'r{k}', values, has_comma(b.items[k - 1]))} as c{k}" for k in range(1, n + 1)
     )
+    # A column the mapping does not name gives a constant (DuckDB does not fold the CASE over a NULL column).
+    skipped = f"coalesce(lower(skip_raw) in ({skip_list}), false)" if b.skip else "false"
+    rater = (
+        f"(case when rater_raw is null then 'self' else (case lower(rater_raw) {rater_whens} end) end)"
+        if b.rater
+        else "'self'"
+    )
+    age_group = f"(case lower(age_raw) {age_whens} end)" if b.age_group else "cast(null as varchar)"
+    ending_code = (
+        f"(case when ending_raw is null then '' else (case lower(ending_raw) {ending_whens} end) end)"
+        if b.ending
+        else "''"
+    )
+    session_number = (
+        "try_cast(session_raw as double)"
+        if b.session is not None or b.session_const is not None
+        else "cast(null as double)"
+    )
+    session_date = date_expr("date_raw", date_format, spreadsheet) if b.date else "cast(null as date)"
     l2 = f"""
-        select *{casts}, {num_cast("total_raw", values, has_comma(b.total))} as t_c, {date_expr("date_raw", date_format, spreadsheet)} as d_c,
-            try_cast(session_raw as double) as s_c,
-            coalesce(lower(skip_raw) in ({skip_list}), false) as skipped,
-            (case when rater_raw is null then 'self' else (case lower(rater_raw) {rater_whens} end) end) as rater,
-            (case lower(age_raw) {age_whens} end) as age_group,
-            (case when ending_raw is null then '' else (case lower(ending_raw) {ending_whens} end) end) as ending_code
+        select *{casts}, {num_cast("total_raw", values, has_comma(b.total))} as t_c, {session_date} as d_c,
+            {session_number} as s_c, {skipped} as skipped, {rater} as rater, {age_group} as age_group,
+            {ending_code} as ending_code
         from ({l1})"""
     given = " + ".join(f"(r{k} is not null)::integer" for k in range(1, n + 1)) or "0"
     finite_items = "".join(f", {finite(f'c{k}')} as i{k}" for k in range(1, n + 1))
