@@ -2,8 +2,9 @@
 
 The rules work on plain frames the engine builds (one row per client episode and outcome measure, or per
 client episode for alliance, risk and data quality), vectorised so a whole caseload is checked at once: each
-rule returns an ``AlertBatch`` (alert dicts with ``rows`` = positions in the frame it was given) and
-``collect`` turns the batches into one list of alert dicts per row, most severe first.
+rule returns an ``AlertBatch`` (its alerts column-wise, with ``rows`` = positions in the frame it was given)
+and ``collect`` ranks them per row, most severe first, writing out the alert dicts -- or only each row's top
+message, which is all a caseload table shows -- on request.
 Every threshold lives in ``AlertConfig`` or in the measure registry, with its source in ``RULES``.
 
 Status of an outcome measure at its latest rating in the episode, from the chance that the course ends
