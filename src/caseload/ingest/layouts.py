@@ -417,6 +417,8 @@ def find_header(
     if best_i is None:
         best_score = 0
         for i, (_line, cells) in enumerate(rows[:25]):
+            if sum(1 for c in cells if c.strip()) <= best_score:
+                continue  # a row scores at most its filled cells: this one cannot beat the best so far
             if wanted:
                 score = sum(1 for c in cells if c.strip() and c.strip() in wanted)
             else:
