@@ -19,7 +19,6 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from caseload.ingest import arrays, extent
 from caseload.ingest.report import ImportError_
@@ -530,6 +529,8 @@ def _grid_from_rows(name: str, rows: list[list[object]], kind: str) -> Grid:
 
 def column_text(col: tuple[object, ...]) -> pa.Array:
     """A spreadsheet column as text cells (as cell_text gives), converted type by type in Arrow, not cell by cell."""
+    import pyarrow.compute as pc  # here, not at the top: a CSV import never needs it
+
     types = set(map(type, col))
     if types <= {str}:
         return pa.array(col, pa.string())
