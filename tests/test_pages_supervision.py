@@ -13,7 +13,14 @@ from caseload.engine import caseload_overview
 from caseload.ingest import import_file
 from caseload.measures import load_measures
 from caseload.store import connect
-from caseload.supervision import TOO_FEW, clients_to_discuss, clinician_summary, summary_table
+from caseload.supervision import (
+    CLOSED_TABLE_COLUMNS,
+    OUTCOME_TABLE_COLUMNS,
+    TOO_FEW,
+    clients_to_discuss,
+    clinician_summary,
+    summary_table,
+)
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -44,10 +51,16 @@ def test_the_clinician_table_shows_the_figures_supervision_computes(sample_db, e
     at = _open(sample_db, monkeypatch)
     assert not at.exception
     assert at.selectbox(key="supervision_measure").value == expected["measure"].value_counts().index[0]
-    shown = at.dataframe[0].value
+    shown, closed = at.dataframe[0].value, at.dataframe[1].value
     want = summary_table(clinician_summary(expected, load_measures()["ORS"], min_n=10))
-    pd.testing.assert_frame_equal(shown.reset_index(drop=True), want, check_dtype=False)
-    assert shown["Clinician"].iloc[-1] == "Whole team"
+    assert set(OUTCOME_TABLE_COLUMNS) | set(CLOSED_TABLE_COLUMNS) == set(want.columns)  # nothing left out
+    pd.testing.assert_frame_equal(
+        shown.reset_index(drop=True), want[OUTCOME_TABLE_COLUMNS], check_dtype=False
+    )
+    pd.testing.assert_frame_equal(
+        closed.reset_index(drop=True), want[CLOSED_TABLE_COLUMNS], check_dtype=False
+    )
+    assert shown["Clinician"].iloc[-1] == closed["Clinician"].iloc[-1] == "Whole team"
     assert "Clinicians on ORS" in [h.value for h in at.subheader]
 
 
@@ -72,7 +85,7 @@ def test_raising_the_minimum_turns_small_groups_into_too_few_to_compare(sample_d
 
 def test_clients_to_discuss_are_the_flagged_active_episodes(sample_db, expected, monkeypatch):
     at = _open(sample_db, monkeypatch)
-    discuss = at.dataframe[1].value
+    discuss = at.dataframe[2].value
     want = clients_to_discuss(expected)
     assert list(discuss["Client"]) == list(want["client_id"])
     assert f"{want['client_id'].nunique():,} active clients" in " ".join(c.value for c in at.caption)
@@ -80,7 +93,7 @@ def test_clients_to_discuss_are_the_flagged_active_episodes(sample_db, expected,
 
 def test_a_client_to_discuss_opens_from_the_list(sample_db, expected, monkeypatch):
     at = _open(sample_db, monkeypatch)
-    first = at.dataframe[1].value.iloc[0]["Client"]
+    first = at.dataframe[2].value.iloc[0]["Client"]
     at.session_state["discuss_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     assert not at.exception

@@ -5,7 +5,15 @@ from __future__ import annotations
 import streamlit as st
 
 from caseload.reports.excel import caseload_workbook
-from caseload.supervision import MIN_N, TOO_FEW, clients_to_discuss, clinician_summary, summary_table
+from caseload.supervision import (
+    CLOSED_TABLE_COLUMNS,
+    MIN_N,
+    OUTCOME_TABLE_COLUMNS,
+    TOO_FEW,
+    clients_to_discuss,
+    clinician_summary,
+    summary_table,
+)
 from caseload.views import caseload_table
 from views._auth import audit_action, audit_once, require_viewer
 from views._shared import (
@@ -57,18 +65,24 @@ if measure is None:
 
 summary = clinician_summary(frame, measure, min_n=min_n)
 st.subheader(f"Clinicians on {code}")
-st.dataframe(summary_table(summary), hide_index=True, width="stretch", key="supervision_table")
+table = summary_table(summary)
+st.dataframe(table[OUTCOME_TABLE_COLUMNS], hide_index=True, width="stretch", key="supervision_table")
 small = int((~summary["comparable"]).sum()) if not summary.empty else 0
 st.caption(
     "Listed by clinician code, not ranked. Shares are of episodes with a first and a latest score; "
-    "“off track now” is of active episodes. A good outcome is reliable improvement from the episode's intake "
-    "to its last rating. Endings are as recorded in the export or on the Client page; where none is "
-    "recorded, a closed episode that ended after at most two rated sessions without reliable improvement "
-    "counts as an inferred unplanned ending. Dropout = unplanned endings (recorded and inferred) among "
-    "closed episodes, split by whether the outcome was good at the last rating. Effect size: pre-post d (mean improvement / SD of intake "
+    "“off track now” is of active episodes. Effect size: pre-post d (mean improvement / SD of intake "
     "scores) with its 95% confidence interval; positive means improvement; overlapping intervals mean the "
     "difference may be chance. "
     + (f"{small} group(s) below the minimum of {min_n} are shown as “{TOO_FEW}”." if small else "")
+)
+st.markdown(f"**Closed episodes on {code}: how they ended**")
+st.dataframe(table[CLOSED_TABLE_COLUMNS], hide_index=True, width="stretch", key="closed_table")
+st.caption(
+    "A good outcome is reliable improvement from the episode's intake to its last rating. Endings are as "
+    "recorded in the export or on the Client page; where none is recorded, a closed episode that ended after "
+    "at most two rated sessions without reliable improvement counts as an inferred unplanned ending. "
+    "Dropout = unplanned endings (recorded and inferred) among closed episodes, split by whether the outcome "
+    "was good at the last rating."
 )
 
 st.subheader("Clients to discuss")

@@ -198,6 +198,34 @@ def clients_to_discuss(overview: pd.DataFrame, limit: int | None = None) -> pd.D
     return ordered.head(limit) if limit else ordered
 
 
+# The summary table's columns in two groups, so a screen shows each without scrolling sideways: how every
+# episode went so far, and how the closed ones ended. Clinician leads both.
+OUTCOME_TABLE_COLUMNS = [
+    "Clinician",
+    "Clients",
+    "Episodes",
+    "Active",
+    "Intake mean",
+    "Sessions per episode",
+    "With change",
+    "% reliably improved",
+    "% recovered",
+    "% deteriorated",
+    "% off track now",
+    "Effect size (95% CI)",
+]
+CLOSED_TABLE_COLUMNS = [
+    "Clinician",
+    "Closed episodes",
+    "% good outcome (closed)",
+    "Endings planned / unplanned / inferred unplanned / not recorded",
+    "% dropout",
+    "Dropouts good / not good at last rating",
+    "Sessions per closed episode",
+    "Weeks per closed episode",
+]
+
+
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The clinician summary as people read it: rounded figures, the CI in words, withheld cells as text."""
 
