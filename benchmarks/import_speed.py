@@ -8,6 +8,8 @@ same columns, real date cells). Then runs, each in its own subprocess so the fig
 - raw XLSX: ``pandas.read_excel(file, engine="calamine")``
 - ``caseload import --json FILE`` into a fresh store file (read, recognise, check identifiers, validate
   every item and total, deduplicate against the store, write in one transaction)
+- after each CSV import (not timed with it): 50 client lookups like the Client page's, on the
+  imported store, to show the client index is there and used (median and max, and the scan type)
 
 For each: the wall time of the whole process (Python start included), its CPU time (user + system, all
 threads: on a shared machine CPU time shows what the work costs, wall time what a user waits), the time
@@ -149,6 +151,24 @@ print(json.dumps({"work_s": time.perf_counter() - t, "rows": report["rows_read"]
 """
 
 
+LOOKUP = """
+import json, random, statistics, sys, time
+import duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+clients = [r[0] for r in con.execute("select distinct client_id from ratings").fetchall()]
+random.Random(5).shuffle(clients)
+times = []
+for client in clients[:60]:
+    t = time.perf_counter()
+    con.execute("select * from ratings where client_id = ? order by measure, session_number", [client]).fetchall()
+    times.append(time.perf_counter() - t)
+plan = con.execute("explain analyze select * from ratings where client_id = ?", [clients[0]]).fetchall()[0][1]
+timed = times[10:] or times  # the first lookups warm the buffer cache
+print(json.dumps({"median_ms": 1000 * statistics.median(timed), "max_ms": 1000 * max(timed), "n": len(timed),
+                  "index_scan": "Index Scan" in plan, "work_s": 0, "rows": len(clients)}))
+"""
+
+
 def run_child(code: str, *args: str) -> dict:
     """Run code in a fresh Python; its wall time, its own timing and its peak RSS (ru_maxrss, KiB on Linux)."""
     start = time.perf_counter()
@@ -167,12 +187,16 @@ def run_child(code: str, *args: str) -> dict:
     return result
 
 
-def best_of(repeat: int, code: str, *args: str, fresh_db: bool = False) -> dict:
+def best_of(repeat: int, code: str, *args: str, fresh_db: bool = False, after=None) -> dict:
+    """The best of ``repeat`` runs; with fresh_db each imports into a new store, which ``after`` may inspect."""
     runs = []
     for _ in range(repeat):
         if fresh_db:
             with tempfile.TemporaryDirectory() as tmp:
-                runs.append(run_child(code, *args, str(Path(tmp) / "bench.duckdb")))
+                db = str(Path(tmp) / "bench.duckdb")
+                runs.append(run_child(code, *args, db))
+                if after is not None:
+                    runs[-1]["after"] = after(db)
         else:
             runs.append(run_child(code, *args))
     best = min(runs, key=lambda r: r["wall_s"])
@@ -206,7 +230,9 @@ def main() -> int:
 
     results = {
         "csv_raw": best_of(args.repeat, RAW_CSV, str(csv_path)),
-        "csv_import": best_of(args.repeat, IMPORT, str(csv_path), fresh_db=True),
+        "csv_import": best_of(
+            args.repeat, IMPORT, str(csv_path), fresh_db=True, after=lambda db: run_child(LOOKUP, db)
+        ),
         "xlsx_raw": best_of(args.repeat, RAW_XLSX, str(xlsx_path)),
         "xlsx_import": best_of(args.repeat, IMPORT, str(xlsx_path), fresh_db=True),
     }
@@ -238,6 +264,11 @@ def main() -> int:
     print()
     for label, value, target in checks:
         print(f"{label:36}{value:8.2f}   target < {target:g}   {'OK' if value <= target else 'MISSED'}")
+    lookup = results["csv_import"]["after"]
+    print(
+        f"{'Client lookup after the CSV import':36}{lookup['median_ms']:8.1f} ms median, {lookup['max_ms']:.1f} ms max"
+        f" over {lookup['n']} of {lookup['rows']:,} clients ({'index scan' if lookup['index_scan'] else 'NO index scan'})"
+    )
     csv_cpu = results["csv_import"]["cpu_s"] / results["csv_raw"]["cpu_s"]
     xlsx_cpu = results["xlsx_import"]["cpu_s"] / results["xlsx_raw"]["cpu_s"]
     print(f"{'CSV import / raw read (CPU)':36}{csv_cpu:8.2f}")

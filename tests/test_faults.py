@@ -113,7 +113,7 @@ def wait_for_text(master: int, proc: subprocess.Popen, text: str, timeout: float
     raise AssertionError(f"never saw {text!r}; output so far: {seen.decode(errors='replace')[-500:]}")
 
 
-@pytest.mark.parametrize("phase, delay", [("storing", 0.15), ("validating rows", 0.5)])
+@pytest.mark.parametrize("phase, delay", [("storing", 0.15), ("validating rows", 0.05)])
 def test_an_import_killed_mid_way_leaves_the_previous_data_intact_and_the_reimport_completes(
     exports, tmp_path, phase, delay
 ):

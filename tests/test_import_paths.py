@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from caseload.ingest import import_file
+import pytest
+
+from caseload import audit
+from caseload.ingest import import_file, load
 from caseload.store import connect
 
 TODAY = date(2026, 6, 1)
@@ -93,3 +96,37 @@ def test_a_file_that_repeats_a_session_keeps_the_first_rating_and_reports_the_re
     assert [e.reason for e in report.errors] == ["conflicting_duplicate"]
     assert [r[7] for r in _stored(con, report.import_id)] == [18.5, 20.0]
     assert con.execute("select count(*) from imports").fetchall()[0][0] == 1
+
+
+def _indexes(con) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "select index_name from duckdb_indexes() where table_name = 'ratings'"
+        ).fetchall()
+    ]
+
+
+def test_a_bulk_import_into_an_empty_store_leaves_the_client_index_in_place(con, registry, monkeypatch):
+    monkeypatch.setattr(load, "BULK_RATINGS", 2)  # the 100,000-rating threshold, scaled to this file
+    report = _import(con, registry, FILE, "export.csv")
+    assert report.rows_imported == 4
+    assert _indexes(con) == ["ratings_client"]
+    plan = con.execute("explain analyze select * from ratings where client_id = 'C2'").fetchall()[0][1]
+    assert "Index Scan" in plan
+
+
+def test_an_import_that_fails_while_storing_stores_nothing_and_keeps_the_client_index(
+    con, registry, monkeypatch
+):
+    monkeypatch.setattr(load, "BULK_RATINGS", 2)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(audit, "record", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        _import(con, registry, FILE, "export.csv")
+    assert con.execute("select count(*) from ratings").fetchall()[0][0] == 0
+    assert con.execute("select count(*) from imports").fetchall()[0][0] == 0
+    assert _indexes(con) == ["ratings_client"]

@@ -801,7 +801,7 @@ def _import_direct(job: _Job, report: ImportReport) -> ImportReport | None:
     job.backed_up = True
     job.step(0.7, "storing")
     try:
-        with transaction(con):
+        with load.client_index_built_after(con, plan.n_rows), transaction(con):
             import_id = next_import_id(con)
             by_measure = load.insert_valid_ratings(
                 con, job.candidates(), job.blocks_table, import_id, job.width
@@ -961,7 +961,7 @@ def _import_checked(job: _Job, report: ImportReport, candidates_sql: str, one_pe
         step(0.75, "backing up the store")
         backup_store(con, "import")
     step(0.8, "storing")
-    with transaction(con):
+    with load.client_index_built_after(con, report.records_added), transaction(con):
         report.import_id = load.write_import(
             con,
             report,
