@@ -441,10 +441,8 @@ def _blocks(
     if m.get("measure_column"):
         mcol = m["measure_column"]
         col = txt(plan.columns[mcol])
-        raw_values = [
-            r[0]
-            for r in con.execute(f"select distinct {col} from {plan.data} where {col} is not null").fetchall()
-        ]
+        distinct = [r[0] for r in con.execute(f"select distinct {col} from {plan.data}").fetchall()]
+        raw_values = [v for v in distinct if v is not None]
         overrides = {str(k).strip().lower(): v for k, v in (m.get("measure_values") or {}).items()}
         by_code: dict[str, list[str]] = {}
         for v in raw_values:
@@ -483,6 +481,8 @@ def _blocks(
                 total=m.get("total"),
                 measure_column=mcol,
                 when=f"({unknown_when})",
+                # Usually every row names a known measure: then this block's full scan is skipped.
+                no_rows=None not in distinct and len(known) == len(raw_values),
                 **common,
             )
         )
@@ -516,11 +516,6 @@ def _blocks(
             )
         )
     return blocks
-
-
-def _any_row(con: duckdb.DuckDBPyConnection, data: str, condition: str) -> bool:
-    """True when some row of the data table meets the condition (one column scan, not a block's work)."""
-    return bool(con.execute(f"select exists (select 1 from {data} where {condition})").fetchall()[0][0])
 
 
 def _check_items(items: list[str] | None, measure: Measure, file_name: str) -> None:
@@ -758,14 +753,15 @@ class _Job:
     def candidates(self, data: str | None = None, every_block: bool = False) -> str:
         """The checks of every block as one UNION ALL: a candidate rating, or its reason, per (row, block).
 
-        ``data`` replaces the sheet's data table (one sheet only); a long file's block for measures not in
-        the registry is left out when no row names one, unless ``every_block``.
+        ``data`` replaces the sheet's data table (one sheet only); a block known to match no row (a long
+        file's block for measures not in the registry, when every row names a known one) is left out
+        unless ``every_block``.
         """
         parts: list[str] = []
         for b in self.blocks:
             plan = next(p for p in self.plans if p.sheet == b.sheet)
-            if not every_block and b.measure is None and b.when and not _any_row(self.con, plan.data, b.when):
-                continue  # usually no row names an unknown measure: skip that block's full scan
+            if b.no_rows and not every_block:
+                continue
             parts.append(
                 block_sql(
                     b,

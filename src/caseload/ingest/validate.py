@@ -151,6 +151,7 @@ class Block:
     session_pattern: str | None = None
     episode_pattern: str | None = None
     sheet_idx: int = 0
+    no_rows: bool = False  # known to match no data row (its SELECT can be left out)
 
     @property
     def ranked(self) -> bool:
