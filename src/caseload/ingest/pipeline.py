@@ -258,6 +258,8 @@ def data_rows(table: pa.Table, header_line: int) -> pa.Table:
     maybe = np.zeros(body.num_rows, dtype=bool)  # rows with any non-empty cell; cheap, no string copies
     for n in names:
         maybe |= arrays.filled(body.column(n))
+        if maybe.all():
+            break  # every row has a filled cell already (usually the first column says so)
     if not maybe.all():
         body = body.filter(arrays.bool_array(maybe))
     # Of those, rows whose only content is whitespace are blank too: check column by column, only where needed.

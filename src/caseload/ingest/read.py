@@ -205,7 +205,7 @@ def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -
     import pyarrow.csv as pacsv
 
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    n_cr = data.count(b"\r")
+    n_cr = data.count(b"\r") if b"\r" in data else 0  # one memchr pass when there is none
     if n_cr and n_cr != data.count(b"\r\n"):
         return None  # bare CR line ends: the csv module handles those
     quoted = b'"' in data
