@@ -372,22 +372,19 @@ class AlertBatch:
 def alert_frame(
     row: Any,
     rule: str,
-    message: Callable[[np.ndarray], list[str]] | Sequence[str],
+    message: Callable[[np.ndarray], list[str]],
     session: Any,
     measure: Any,
     values: pd.DataFrame | list[dict[str, Any]] | Callable[[], pd.DataFrame],
     severity: Any = None,
 ) -> AlertBatch:
-    """Alerts of one rule for many rows at once: messages (or a function giving the messages of the alerts
-    at some positions), sessions, measures and the numbers behind each (or a function making them: both
-    are made only when the alert dicts are asked for)."""
+    """Alerts of one rule for many rows at once: a function giving the messages of the alerts at some
+    positions, sessions, measures and the numbers behind each (or a function making them). Messages and
+    numbers are made only when someone reads them."""
     row = np.asarray(row, dtype=np.int64)
     n = len(row)
     if n == 0:
         return empty_alerts()
-    if not callable(message):
-        texts = message.tolist() if hasattr(message, "tolist") else list(message)
-        message = lambda idx: [texts[i] for i in idx.tolist()]  # noqa: E731
     return AlertBatch(row, (_Part(rule, severity, session, measure, values, message, n),))
 
 
