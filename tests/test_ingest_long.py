@@ -114,3 +114,34 @@ def test_the_import_command_refuses_unreadable_input_with_exit_code_2(tmp_path, 
     assert result.returncode == 2
     assert "bad.csv" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+MIXED = (
+    "client_id,session_date,session_number,measure,item1,item2,item3,item4,item5,item6,item7,item8,item9,total\n"
+    "C1,2026-01-05,1,ORS,9.5,8.0,7.5,9.0,,,,,,\n"  # ORS items run 0-10
+    "C1,2026-01-05,1,PHQ-9,1,2,3,0,1,2,3,0,1,\n"  # PHQ-9 items run 0-3
+    "C1,2026-01-12,2,PHQ-9,1,2,5,0,1,2,3,0,1,\n"  # 5 is above a PHQ-9 item's 3
+    "C1,2026-01-12,2,ORS,4,11,4,4,,,,,,\n"  # 11 is above an ORS item's 10
+    "C1,2026-01-12,2,GAD-7,1,1,1,1,1,1,,,,\n"  # GAD-7 has seven items: the seventh is missing
+    "C1,2026-01-12,2,GAD-7,1,1,1,1,1,1,2,,,\n"
+    "C1,2026-01-19,3,WHO-5,,,,,,,,,,52\n"  # not in the registry
+)
+
+
+def test_each_measure_of_a_long_file_is_checked_against_its_own_items_and_ranges(con, registry):
+    report = import_file(
+        con, MIXED.encode(), file_name="mixed.csv", registry=registry, today=date(2026, 6, 1)
+    )
+    assert (report.rows_read, report.rows_imported, report.rows_rejected) == (7, 3, 4)
+    assert report.records_by_measure == {"GAD7": 1, "ORS": 1, "PHQ9": 1}
+    problems = {e.row: (e.reason, e.column, e.value) for e in report.errors}
+    assert problems == {
+        3: ("out_of_range", "item3", "5"),
+        4: ("out_of_range", "item2", "11"),
+        5: ("partial_items", "item7", ""),
+        7: ("unknown_measure", "measure", "WHO-5"),
+    }
+    stored = ratings(con)
+    totals = dict(zip(stored.measure, stored.total, strict=True))
+    assert totals == {"ORS": 34.0, "PHQ9": 13.0, "GAD7": 8.0}
+    assert [len(v) for v in stored.sort_values("measure")["items"]] == [7, 4, 9]

@@ -35,6 +35,7 @@ from caseload.ingest.validate import (
     BLANK_CHARS,
     Block,
     block_sql,
+    can_share_a_scan,
     choose_date_format,
     error_location,
     error_message,
@@ -759,18 +760,24 @@ class _Job:
         file's block for measures not in the registry, when every row names a known one) is left out
         unless ``every_block``.
         """
-        parts: list[str] = []
+        groups: list[list[Block]] = []
         for b in self.blocks:
-            plan = next(p for p in self.plans if p.sheet == b.sheet)
             if b.no_rows and not every_block:
                 continue
+            if groups and can_share_a_scan(groups[-1][0], b):
+                groups[-1].append(b)  # a long file's measures: one scan of the data for all of them
+            else:
+                groups.append([b])
+        parts: list[str] = []
+        for group in groups:
+            plan = next(p for p in self.plans if p.sheet == group[0].sheet)
             parts.append(
                 block_sql(
-                    b,
+                    group,
                     data or plan.data,
                     plan.columns,
                     plan.mapping.get("values"),
-                    self.formats[b.sheet],
+                    self.formats[group[0].sheet],
                     self.spreadsheet,
                     self.today,
                     plan.commas,

@@ -159,8 +159,34 @@ class Block:
         return self.session is None and self.session_const is None
 
 
+# The columns every block of a group must share (a long file's blocks differ only in measure and items).
+SHARED = (
+    "sheet",
+    "client",
+    "date",
+    "session",
+    "session_const",
+    "clinician",
+    "episode",
+    "age_group",
+    "rater",
+    "ending",
+    "measure_column",
+    "total",
+    "skip",
+    "session_pattern",
+    "episode_pattern",
+)
+
+
+def can_share_a_scan(a: Block, b: Block) -> bool:
+    """True when two blocks read the same row columns and differ only in measure and items, as the
+    blocks of a long file (one per measure value) do: they can be checked in one scan of the data."""
+    return a.when is not None and b.when is not None and all(getattr(a, f) == getattr(b, f) for f in SHARED)
+
+
 def block_sql(
-    b: Block,
+    group: Block | list[Block],
     data: str,
     columns: dict[str, str],
     values: dict[str, float] | None,
@@ -170,20 +196,59 @@ def block_sql(
     commas: set[str] | None = None,
     width: int = 0,
 ) -> str:
-    """The SELECT that turns one block of a data table into candidate ratings with a reason or none.
+    """The SELECT that turns one block of a data table, or a group of blocks that share a scan
+    (``can_share_a_scan``), into candidate ratings with a reason or none.
 
     Items are handled as scalar columns (i1..iN), not lists, so a million rows stay fast: every block
     returns ``width`` item columns (NULL beyond its measure's items) and the list is built only when a
     rating is stored (``items_expr``). The block's constants (sheet, measure ...) are not repeated on every
     row: they come from a small table of blocks (``block_table``), and the raw texts of rows with a problem
-    are read back from the data table for the report.
+    are read back from the data table for the report. In a group each row belongs to the block whose
+    ``when`` it meets; a measure's constants are literals where the group's measures agree, else a CASE
+    on the row's block.
     """
+    blocks = group if isinstance(group, list) else [group]
+    b = blocks[0]
+    assert all(can_share_a_scan(b, o) for o in blocks[1:]), "blocks that do not share a scan"
 
     def col(name: str | None) -> str:
         return txt(columns[name]) if name else "cast(null as varchar)"
 
-    m = b.measure
-    n = m.n_items if (m is not None and b.items) else 0
+    def n_of(x: Block) -> int:
+        return x.measure.n_items if (x.measure is not None and x.items) else 0
+
+    known = [x for x in blocks if x.measure is not None]
+    unknown = [x for x in blocks if x.measure is None]
+    single = len(blocks) == 1
+    if single:
+        block = str(b.index)
+        where = f"where {b.when}" if b.when else ""
+    else:
+        whens = " ".join(f"when {x.when} then {x.index}" for x in blocks)
+        block = f"(case {whens} end)"
+        where = ""
+
+    def per_block(value_of, among: list[Block]) -> str:
+        """A measure's constant for the row's block: a literal where the blocks agree."""
+        found = {x.index: value_of(x) for x in among}
+        if len(set(found.values())) == 1:
+            return next(iter(found.values()))
+        return f"(case block {' '.join(f'when {i} then {v}' for i, v in found.items())} end)"
+
+    n_max = max((n_of(x) for x in known), default=0)
+    # Item k of the row's block, NULL where that block has fewer items (or is the unknown measure's).
+    item_cols: list[str] = []
+    item_commas: list[bool] = []
+    for k in range(1, n_max + 1):
+        by_block = {x.index: (x.items[k - 1] if k <= n_of(x) else None) for x in blocks}
+        names = set(by_block.values())
+        if len(names) == 1:
+            item_cols.append(col(next(iter(names))))
+        else:
+            whens = " ".join(f"when {i} then {col(c)}" for i, c in by_block.items() if c is not None)
+            item_cols.append(f"(case block {whens} end)")
+        item_commas.append(any(commas is None or columns[c] in commas for c in names if c is not None))
+
     session_cell = col(b.session) if b.session_const is None else q(str(b.session_const))
     session = session_cell
     if b.session_pattern and b.session:
@@ -197,16 +262,16 @@ def block_sql(
     age_whens = " ".join(f"when {q(k)} then {q(v)}" for k, v in AGE_GROUP_VALUES.items())
     ending_whens = " ".join(f"when {q(k)} then {q(v)}" for k, v in ENDING_VALUES.items() if k)
     skip_list = ", ".join(q(s) for s in SKIP_TRUE)
-    where = f"where {b.when}" if b.when else ""
-    raw_items = ", ".join(f"{col(c)} as r{k}" for k, c in enumerate(b.items[:n], start=1))
+    raw_items = "".join(f", {expr} as r{k}" for k, expr in enumerate(item_cols, start=1))
+    l0 = f"select *, {block} as block from {data} {where}"
     l1 = f"""
-        select _row, _line,
+        select _row, _line, block,
             {col(b.client)} as client_id, {col(b.clinician)} as clinician_id, {episode} as episode_id,
             {col(b.age_group)} as age_raw, {col(b.rater)} as rater_raw, {col(b.ending)} as ending_raw,
             {col(b.date)} as date_raw,
             {session_cell} as session_cell, {session} as session_raw, {col(b.total)} as total_raw,
-            {col(b.skip)} as skip_raw, {col(b.measure_column)} as measure_raw{", " + raw_items if raw_items else ""}
-        from {data} {where}"""
+            {col(b.skip)} as skip_raw, {col(b.measure_column)} as measure_raw{raw_items}
+        from ({l0}) where block is not null"""
 
     def pad(have: int) -> str:
         return "".join(f", cast(null as double) as i{k}" for k in range(have + 1, width + 1))
@@ -214,9 +279,7 @@ def block_sql(
     def has_comma(name: str | None) -> bool:
         return commas is None or (name is not None and columns[name] in commas)
 
-    casts = "".join(
-        f", {num_cast(f'r{k}', values, has_comma(b.items[k - 1]))} as c{k}" for k in range(1, n + 1)
-    )
+    casts = "".join(f", {num_cast(f'r{k}', values, item_commas[k - 1])} as c{k}" for k in range(1, n_max + 1))
     # A column the mapping does not name gives a constant (DuckDB does not fold the CASE over a NULL column).
     skipped = f"coalesce(lower(skip_raw) in ({skip_list}), false)" if b.skip else "false"
     rater = (
@@ -241,13 +304,15 @@ def block_sql(
             {session_number} as s_c, {skipped} as skipped, {rater} as rater, {age_group} as age_group,
             {ending_code} as ending_code
         from ({l1})"""
-    given = " + ".join(f"(r{k} is not null)::integer" for k in range(1, n + 1)) or "0"
-    finite_items = "".join(f", {finite(f'c{k}')} as i{k}" for k in range(1, n + 1))
+    given = " + ".join(f"(r{k} is not null)::integer" for k in range(1, n_max + 1)) or "0"
+    finite_items = "".join(f", {finite(f'c{k}')} as i{k}" for k in range(1, n_max + 1))
+    n = per_block(lambda x: str(n_of(x)), known) if known else "0"
 
-    def first(cond: str) -> str:
-        if n == 0:
+    def first(cond: str, within_n: bool = False) -> str:
+        if n_max == 0:
             return "0"
-        whens = " ".join(f"when {cond.format(k=k)} then {k}" for k in range(1, n + 1))
+        guard = (lambda k: f"{k} <= {n} and ") if within_n and n != str(n_max) else (lambda _k: "")
+        whens = " ".join(f"when {guard(k)}{cond.format(k=k)} then {k}" for k in range(1, n_max + 1))
         return f"(case {whens} else 0 end)"
 
     l3 = f"""
@@ -256,23 +321,34 @@ def block_sql(
             (case when s_c = floor(s_c) and s_c between 0 and 999999 then cast(s_c as integer) end) as session_val,
             {given} as n_given,
             {first("r{k} is not null and not isfinite(coalesce(c{k}, 'nan'::double))")} as bad_pos,
-            {first("r{k} is null")} as miss_pos
+            {first("r{k} is null", within_n=True)} as miss_pos
         from ({l2})"""
-    if m is None:  # rows of a long file whose measure is not in the registry
+    # A measure not in the registry reads no items, so its row is empty exactly when it has no total.
+    unknown_reason = "(case when total_raw is null then 'empty' else 'unknown_measure' end)"
+    if not known:  # rows of a long file whose measure is not in the registry
         return f"""
-        select {b.index} as block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, nullif(ending_code, '') as ending, date_val,
+        select block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, nullif(ending_code, '') as ending, date_val,
             session_val, false as has_items{pad(0)}, cast(null as double) as total_val,
-            cast(null as varchar) as total_source,
-            (case when total_raw is null and n_given = 0 then 'empty' else 'unknown_measure' end) as reason,
-            0 as err_item
+            cast(null as varchar) as total_source, {unknown_reason} as reason, 0 as err_item
         from ({l3})"""
-    imin = m.item_min if m.item_min is not None else m.min
-    imax = m.item_max if m.item_max is not None else m.max
-    d = m.decimals
-    can_prorate = "true" if m.proration == "mean" else "false"
-    out_pos = first(f"i{{k}} < {imin!r} or i{{k}} > {imax!r}")
-    item_sum = " + ".join(f"coalesce(i{k}, 0)" for k in range(1, n + 1)) or "cast(null as double)"
-    own_items = "".join(f", i{k}" for k in range(1, n + 1))
+
+    def literal(v: float | int) -> str:
+        return repr(v)
+
+    imin = per_block(
+        lambda x: literal(x.measure.item_min if x.measure.item_min is not None else x.measure.min), known
+    )
+    imax = per_block(
+        lambda x: literal(x.measure.item_max if x.measure.item_max is not None else x.measure.max), known
+    )
+    t_min = per_block(lambda x: literal(x.measure.min), known)
+    t_max = per_block(lambda x: literal(x.measure.max), known)
+    d = per_block(lambda x: str(x.measure.decimals), known)
+    can_prorate = per_block(lambda x: "true" if x.measure.proration == "mean" else "false", known)
+    max_missing = per_block(lambda x: str(x.measure.max_missing_items), known)
+    out_pos = first(f"i{{k}} < {imin} or i{{k}} > {imax}")
+    item_sum = " + ".join(f"coalesce(i{k}, 0)" for k in range(1, n_max + 1)) or "cast(null as double)"
+    own_items = "".join(f", i{k}" for k in range(1, n_max + 1))
     l4 = f"""
         select *, {out_pos} as out_pos, ({item_sum}) as item_sum,
             case
@@ -286,29 +362,42 @@ def block_sql(
                 when bad_pos > 0 then 'non_numeric'
                 when {out_pos} > 0 then 'out_of_range'
                 when total_raw is not null and t is null then 'non_numeric'
-                when t < {m.min!r} or t > {m.max!r} then 'out_of_range'
+                when t < {t_min} or t > {t_max} then 'out_of_range'
                 when {n} > 0 and n_given = {n} and t is not null
                      and round({item_sum}, {d}) <> round(t, {d}) then 'items_total_mismatch'
                 when n_given > 0 and n_given < {n}
-                     and ({n} - n_given > {m.max_missing_items} or (t is null and not {can_prorate}))
+                     and ({n} - n_given > {max_missing} or (t is null and not {can_prorate}))
                      then 'partial_items'
                 when rater is null then 'unknown_rater'
                 when ending_code is null then 'unknown_ending'
             end as reason
         from ({l3})"""
-    return f"""
-        select {b.index} as block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, nullif(ending_code, '') as ending, date_val,
-            session_val, n_given > 0 as has_items{own_items}{pad(n)},
-            (case
+    total_val = f"""(case
                 when {n} > 0 and n_given = {n} then coalesce(t, round(item_sum, {d}))
                 when n_given > 0 then coalesce(t, round(item_sum * {n} / n_given, 4))
-                else t end) as total_val,
-            (case
+                else t end)"""
+    total_source = f"""(case
                 when {n} > 0 and n_given = {n} then 'items'
                 when n_given > 0 and t is null then 'prorated'
-                else 'total' end) as total_source,
-            reason,
-            (case reason when 'non_numeric' then bad_pos when 'out_of_range' then out_pos
+                else 'total' end)"""
+    reason = "reason"
+    has_items = "n_given > 0"
+    if unknown:  # the unknown measure's rows keep their own reason and carry no rating
+        unk = ", ".join(str(x.index) for x in unknown)
+        reason = f"(case when block in ({unk}) then {unknown_reason} else reason end)"
+        has_items = f"(block not in ({unk}) and n_given > 0)"
+        total_val = f"(case when block not in ({unk}) then {total_val} end)"
+        total_source = f"(case when block not in ({unk}) then {total_source} end)"
+        own_items = "".join(
+            f", (case when block not in ({unk}) then i{k} end) as i{k}" for k in range(1, n_max + 1)
+        )
+    return f"""
+        select block, _row, _line, client_id, clinician_id, episode_id, age_group, rater, nullif(ending_code, '') as ending, date_val,
+            session_val, {has_items} as has_items{own_items}{pad(n_max)},
+            {total_val} as total_val,
+            {total_source} as total_source,
+            {reason} as reason,
+            (case {reason} when 'non_numeric' then bad_pos when 'out_of_range' then out_pos
                          when 'partial_items' then miss_pos else 0 end) as err_item
         from ({l4})"""
 
