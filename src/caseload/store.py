@@ -233,6 +233,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         from caseload.backup import backup_store
 
         backup_store(con, "migration")
+    if current == 0:  # a new store: every migration in one transaction (one commit, not one per version)
+        with transaction(con):
+            for version in range(1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    con.execute(statement)
+            con.execute("insert or replace into meta values ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        return SCHEMA_VERSION
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with transaction(con):
             for statement in _MIGRATIONS[version]:
