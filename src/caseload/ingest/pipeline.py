@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -575,7 +575,8 @@ def import_file(
     step(0.02, "reading")
     grids = read_grids(data, name, sheet)
     # hashlib releases the GIL on large inputs: the file is hashed on a second thread while the layout is
-    # recognised and the cells are tidied (single-threaded Python), not while pyarrow's threads parse it.
+    # recognised, the cells tidied and the rows checked, not while pyarrow's threads parse it; the hash is
+    # waited for only when the import's record is written (or the report returned).
     pool = ThreadPoolExecutor(max_workers=1)
     digest = pool.submit(hashlib.sha256, data)
     del data
@@ -590,8 +591,7 @@ def import_file(
         for k, plan in enumerate(plans):
             _register(con, plan, uid, k)
             temps.append(plan.data)
-        report.sha256 = digest.result().hexdigest()
-        return _import_plans(
+        report = _import_plans(
             con,
             plans,
             registry,
@@ -605,7 +605,10 @@ def import_file(
             today,
             save_mapping if save_mapping is not None else mapping is not None,
             actor or LOCAL_USER,
+            digest,
         )
+        report.sha256 = report.sha256 or digest.result().hexdigest()
+        return report
     finally:
         pool.shutdown()
         for t in reversed(temps):
@@ -635,6 +638,7 @@ def _import_plans(
     today: date,
     remember: bool,
     actor: str = LOCAL_USER,
+    digest: Future[Any] | None = None,
 ) -> ImportReport:
     for plan in plans:
         plan.findings = _scan_identifiers(con, plan)
@@ -726,6 +730,7 @@ def _import_plans(
         actor,
         today,
         spreadsheet,
+        digest,
     )
     if one_per_row and len(plans) == 1 and not strict and not any(b.ranked for b in blocks):
         client = blocks[0].client
@@ -755,7 +760,14 @@ class _Job:
     actor: str
     today: date
     spreadsheet: bool
+    digest: Future[Any] | None  # the file's SHA-256, computed on another thread
     backed_up: bool = False
+
+    def file_sha256(self, report: ImportReport) -> str:
+        """The file's SHA-256 as hex, waiting for the thread that computes it if need be."""
+        if not report.sha256 and self.digest is not None:
+            report.sha256 = self.digest.result().hexdigest()
+        return report.sha256
 
     def candidates(self, data: str | None = None, every_block: bool = False) -> str:
         """The checks of every block as one UNION ALL: a candidate rating, or its reason, per (row, block).
@@ -842,6 +854,7 @@ def _import_direct(job: _Job, report: ImportReport) -> ImportReport | None:
             _set_errors(report, errors, total_errors)
             report.check_invariant()
             report.import_id = import_id
+            job.file_sha256(report)
             load.record_import(con, import_id, report, errors, job.strict, report.mapping or {})
             _record(job, report)
     except _RepeatedRating:
@@ -970,6 +983,7 @@ def _import_checked(job: _Job, report: ImportReport, candidates_sql: str, one_pe
         step(0.75, "backing up the store")
         backup_store(con, "import")
     step(0.8, "storing")
+    job.file_sha256(report)
     with load.client_index_built_after(con, report.records_added), transaction(con):
         report.import_id = load.write_import(
             con,
