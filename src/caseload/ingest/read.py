@@ -12,6 +12,7 @@ import csv
 import gc
 import io
 import math
+import re
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ DELIMITERS = (",", ";", "\t", "|")
 SPREADSHEET_KINDS = ("xlsx", "xlsm", "ods", "xls")
 
 _ZIP_MAGIC = b"PK\x03\x04"
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f]")  # below 32 except tab, LF, CR and form feed
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
@@ -117,7 +119,7 @@ def _refuse_binary(text: str, file_name: str) -> None:
     sample = text[:65536]
     if "\x00" in sample or "\x00" in text:
         raise ImportError_(f"{file_name}: this is a binary file, not a CSV or spreadsheet export")
-    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n\x0c")
+    controls = len(_CONTROL_CHARS.findall(sample))
     if controls > max(8, len(sample) // 100):
         raise ImportError_(f"{file_name}: this is a binary file, not a CSV or spreadsheet export")
 
