@@ -90,7 +90,7 @@ def _big_store(path) -> duckdb.DuckDBPyConnection:
     con.execute(
         """insert into ratings select 'C' || lpad((i // 20)::varchar, 6, '0'), 'T' || (i // 800)::varchar,
            null, 'adult', date '2026-01-01' + (i % 20)::int * 7, i % 20 + 1, 'ORS', 'self',
-           [1.0, 2, 3, 4], (i % 400) / 10, 'total', 1, i, null from range(200000) r(i)"""
+           [1.0, 2, 3, 4], (i % 400) / 10, 'total', 1, i, null, null from range(200000) r(i)"""
     )
     con.execute("checkpoint")
     return con

@@ -71,3 +71,27 @@ def test_a_store_left_without_its_client_index_gets_it_back_when_opened(db_path)
     plan = con.execute("explain analyze select * from ratings where client_id = 'C7'").fetchall()[0][1]
     assert "Index Scan" in plan
     con.close()
+
+
+def test_a_version_3_store_keeps_its_ratings_and_can_record_endings_added_later(db_path):
+    con = duckdb.connect(str(db_path))
+    for version in (1, 2, 3):
+        for statement in store._MIGRATIONS[version]:
+            con.execute(statement)
+    con.execute("insert into meta values ('schema_version', '3')")
+    con.execute(
+        "insert into imports (import_id, file_name, sha256, imported_at, rows_read, rows_imported,"
+        " rows_duplicate, rows_rejected) values (1, 'march.csv', 'x', now(), 1, 1, 0, 0)"
+    )
+    con.execute(
+        "insert into ratings (client_id, session_number, measure, total, import_id, ending)"
+        " values ('C1', 1, 'ORS', 20, 1, 'planned')"
+    )
+    con.close()
+    con = store.connect(db_path)
+    assert store.schema_version(con) == store.SCHEMA_VERSION == 4
+    assert con.execute("select client_id, ending, ending_import_id from ratings").fetchall() == [
+        ("C1", "planned", None)
+    ]
+    assert con.execute("select file_name, endings_added from imports").fetchall() == [("march.csv", 0)]
+    con.close()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from caseload.access import Viewer
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_ENV = "CASELOAD_DB"
 
 # Columns of the canonical long layout, in the order exports and the ratings table use them.
@@ -155,6 +155,12 @@ _MIGRATIONS: dict[int, list[str]] = {
             updated_at timestamp not null,
             check (gap_days is null or gap_days > 0)
         )""",
+    ],
+    # 4: a later export can add the ending to a rating stored without one; the rating remembers which import
+    # did (undoing that import removes the ending again) and each import counts the endings it added.
+    4: [
+        """alter table ratings add column ending_import_id integer""",
+        """alter table imports add column endings_added integer default 0""",
     ],
 }
 

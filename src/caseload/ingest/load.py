@@ -49,8 +49,9 @@ def store_holds_any_client(con: duckdb.DuckDBPyConnection, clients_sql: str) -> 
 
 def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: int) -> str:
     """SQL of the candidates with a status each: new, dup (repeats an earlier row), stored (already in the
-    store), conflict (the store holds a different rating for that session), conflicting_duplicate (an
-    earlier row of this file gives the same session different scores), or the candidate's reason.
+    store), ending (already in the store without the ending this row gives: the ending is added), conflict
+    (the store holds a different rating, or a different ending, for that session), conflicting_duplicate
+    (an earlier row of this file gives the same session different scores), or the candidate's reason.
 
     A rating is identified by client, measure, rater, episode and session: the session number where the
     file gives one, else the session date. The exceptions (dup, stored, conflict ...) go to the small table
@@ -58,7 +59,7 @@ def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: 
     """
     con.execute(
         f"""create temp table {exc} (sheet_idx integer, _row bigint, block integer, status varchar,
-                                     s_total double, s_date date, f_row bigint)"""
+                                     s_total double, s_date date, f_row bigint, s_ending varchar)"""
     )
     if repeats_a_key(con, f"select hash({KEY}) from {cand} where reason is null"):
         con.execute(
@@ -78,7 +79,7 @@ def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: 
             select sheet_idx, _row, block,
                 (case when total_val = f_total and items is not distinct from f_items
                            and date_val is not distinct from f_date then 'dup'
-                      else 'conflicting_duplicate' end), null, null, f_row
+                      else 'conflicting_duplicate' end), null, null, f_row, null
             from v where occ > 1"""
         )
     stored = con.execute("select count(*) from (select 1 from ratings limit 1)").fetchall()[0][0]
@@ -93,35 +94,70 @@ def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: 
                   and c.client_id in (select client_id from ratings)
             ),
             matched as (
-                select v.sheet_idx, v._row, v.block, r.total, r.items, r.session_date, v.total_val,
-                       v.items as v_items, v.date_val, true as explicit
+                select v.sheet_idx, v._row, v.block, r.total, r.session_date, r.ending,
+                       v.ending as v_ending, {SAME_SCORES} as same
                 from v join ratings r
                   on r.client_id = v.client_id and r.measure = v.measure and r.rater = v.rater
                  and coalesce(r.episode_id, '') = coalesce(v.episode_id, '') and r.session_number = v.session_val
                 where v.session_val is not null
                 union all
-                select v.sheet_idx, v._row, v.block, r.total, r.items, r.session_date, v.total_val,
-                       v.items as v_items, v.date_val, false as explicit
+                select v.sheet_idx, v._row, v.block, r.total, r.session_date, r.ending,
+                       v.ending as v_ending, {SAME_SCORES_BY_DATE} as same
                 from v join ratings r
                   on r.client_id = v.client_id and r.measure = v.measure and r.rater = v.rater
                  and coalesce(r.episode_id, '') = coalesce(v.episode_id, '') and r.session_date = v.date_val
                 where v.session_val is null
             )
+            -- The same scores are a duplicate, unless the row gives an ending: then the stored rating either
+            -- has that ending already, gets it (it had none), or has another one (a conflict).
             select sheet_idx, _row, block,
-                (case when count(*) filter (where abs(total - total_val) < 1e-9 and items is not distinct from v_items
-                                             and (not explicit or session_date is not distinct from date_val)) > 0
-                      then 'stored' else 'conflict' end),
-                any_value(total), any_value(session_date), null
+                (case when not bool_or(same) then 'conflict'
+                      when any_value(v_ending) is null or bool_or(same and ending = v_ending) then 'stored'
+                      when bool_or(same and ending is null) then 'ending'
+                      else 'conflict' end),
+                any_value(total), any_value(session_date), null,
+                any_value(ending) filter (where same)
             from matched group by sheet_idx, _row, block"""
         )
     n_exc = con.execute(f"select count(*) from {exc}").fetchall()[0][0]
     if not n_exc:
         return f"""select *, (case when reason is null then 'new' else reason end) as status,
-                          cast(null as double) as s_total, cast(null as date) as s_date, cast(null as bigint) as f_row
+                          cast(null as double) as s_total, cast(null as date) as s_date, cast(null as bigint) as f_row,
+                          cast(null as varchar) as s_ending
                    from {cand}"""
     return f"""select c.*, coalesce(e.status, case when c.reason is null then 'new' else c.reason end) as status,
-                      e.s_total, e.s_date, e.f_row
+                      e.s_total, e.s_date, e.f_row, e.s_ending
                from {cand} c left join {exc} e using (sheet_idx, _row, block)"""
+
+
+# A stored rating r and a candidate v give the same scores (and, where the session number matched, the same
+# date); the date-keyed match needs no date check.
+SAME_SCORES = (
+    "(abs(r.total - v.total_val) < 1e-9 and r.items is not distinct from v.items"
+    " and r.session_date is not distinct from v.date_val)"
+)
+SAME_SCORES_BY_DATE = "(abs(r.total - v.total_val) < 1e-9 and r.items is not distinct from v.items)"
+
+
+def add_endings(con: duckdb.DuckDBPyConnection, cand: str, exc: str, import_id: int, width: int) -> int:
+    """Give the stored ratings that candidates of status 'ending' (in ``exc``, see status_relation) repeat
+    the ending those rows carry, marked as added by ``import_id`` (undo_import removes it again); how many
+    ratings got an ending."""
+    if not con.execute(f"select exists (select 1 from {exc} where status = 'ending')").fetchall()[0][0]:
+        return 0
+    rows = con.execute(
+        f"""update ratings r set ending = v.ending, ending_import_id = {int(import_id)}
+            from (select c.client_id, c.measure, c.rater, c.episode_id, c.session_val, c.date_val, c.ending,
+                         c.total_val, {items_expr(width, "c.")} as items
+                  from {cand} c join {exc} e using (sheet_idx, _row, block) where e.status = 'ending') v
+            where r.ending is null and r.import_id <> {int(import_id)}
+              and r.client_id = v.client_id and r.measure = v.measure and r.rater = v.rater
+              and coalesce(r.episode_id, '') = coalesce(v.episode_id, '')
+              and (case when v.session_val is not null
+                        then r.session_number = v.session_val and {SAME_SCORES}
+                        else r.session_date = v.date_val and {SAME_SCORES_BY_DATE} end)"""
+    ).fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 # From this many new ratings on, into a store holding at most half as many, the client index is built once
@@ -186,8 +222,8 @@ def record_import(
     """Insert the import's history row and its problems; the caller holds the transaction."""
     con.execute(
         """insert into imports (import_id, file_name, sha256, imported_at, layout, rows_read, rows_imported,
-                                rows_duplicate, rows_rejected, records_added, strict, mapping)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                rows_duplicate, rows_rejected, records_added, strict, mapping, endings_added)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             import_id,
             report.file,
@@ -201,6 +237,7 @@ def record_import(
             report.records_added,
             strict,
             json.dumps(mapping_record, default=str),
+            report.endings_added,
         ],
     )
     if errors:
@@ -234,9 +271,19 @@ def write_import(
     mapping_record: dict[str, Any],
     ranked: bool = False,
     width: int = 0,
+    matched: tuple[str, str] | None = None,
 ) -> int:
-    """Insert the import's history row, its new ratings and its problems; the caller holds the transaction."""
+    """Insert the import's history row, its new ratings and its problems, and give stored ratings the endings
+    its rows add (``matched``: the candidate and exception tables of status_relation; report.endings_added
+    is set); the caller holds the transaction."""
     import_id = next_import_id(con)
+    if matched is not None:
+        report.endings_added = add_endings(con, *matched, import_id, width)
+    if report.endings_added:
+        report.warnings.append(
+            f"{report.endings_added} rating(s) already stored got the episode ending this file gives them "
+            "(counted as duplicate rows; undoing this import removes those endings again)"
+        )
     record_import(con, import_id, report, errors, strict, mapping_record)
     # Files without session numbers: the date's rank among the client's dates in this file (then renumbered
     # across all date-ranked imports below).
@@ -300,7 +347,8 @@ def renumber_by_date(
 
 
 def undo_import(con: duckdb.DuckDBPyConnection, import_id: int) -> int:
-    """Remove the ratings an import added (one transaction) and mark it undone; returns how many were removed."""
+    """Remove the ratings an import added and the endings it gave stored ratings (one transaction), and mark
+    it undone; returns how many ratings were removed."""
     row = con.execute(
         "select undone_at, mapping from imports where import_id = ?", [int(import_id)]
     ).fetchall()
@@ -324,6 +372,10 @@ def undo_import(con: duckdb.DuckDBPyConnection, import_id: int) -> int:
             "select count(*) from ratings where import_id = ?", [int(import_id)]
         ).fetchall()[0][0]
         con.execute("delete from ratings where import_id = ?", [int(import_id)])
+        con.execute(
+            "update ratings set ending = null, ending_import_id = null where ending_import_id = ?",
+            [int(import_id)],
+        )
         con.execute("update imports set undone_at = ? where import_id = ?", [now_utc(), int(import_id)])
         if ranked:
             renumber_by_date(con, [], clients=clients)

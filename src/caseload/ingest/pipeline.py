@@ -876,7 +876,7 @@ def _problem_rows(job: _Job, candidates_sql: str) -> tuple[str, str]:
     if unexplained:  # cannot happen: a candidate without a problem was stored
         raise AssertionError(f"{unexplained} rows without a problem were not stored")
     status = f"""select *, reason as status, cast(null as double) as s_total, cast(null as date) as s_date,
-                        cast(null as bigint) as f_row from {cand}"""
+                        cast(null as bigint) as f_row, cast(null as varchar) as s_ending from {cand}"""
     rows = f"_cl_rows_{job.uid}"
     job.temps.append(rows)
     con.execute(
@@ -930,7 +930,7 @@ def _import_checked(job: _Job, report: ImportReport, candidates_sql: str, one_pe
     temps.append(rows)
     if one_per_row:
         outcome_sql = f"""select sheet, sheet_idx, _row, _line, measure, status,
-                (case when status = 'new' then 'imported' when status in ('dup', 'stored') then 'duplicate'
+                (case when status = 'new' then 'imported' when status in ('dup', 'stored', 'ending') then 'duplicate'
                       else 'rejected' end) as outcome
             from ({status})"""
         con.execute(f"create temp view {rows} as {outcome_sql}")
@@ -939,9 +939,9 @@ def _import_checked(job: _Job, report: ImportReport, candidates_sql: str, one_pe
             f"""create temp table {rows} as
                 select sheet, sheet_idx, _row, any_value(_line) as _line,
                     (case when count(*) filter (where status = 'new') > 0 then 'imported'
-                          when count(*) filter (where status in ('dup', 'stored')) > 0 then 'duplicate'
+                          when count(*) filter (where status in ('dup', 'stored', 'ending')) > 0 then 'duplicate'
                           else 'rejected' end) as outcome,
-                    count(*) filter (where status not in ('new', 'dup', 'stored', 'empty', 'skipped')) as n_err
+                    count(*) filter (where status not in ('new', 'dup', 'stored', 'ending', 'empty', 'skipped')) as n_err
                 from ({status}) group by sheet, sheet_idx, _row"""
         )
     if one_per_row:
@@ -994,6 +994,7 @@ def _import_checked(job: _Job, report: ImportReport, candidates_sql: str, one_pe
             report.mapping or {},
             ranked=any(b.ranked for b in blocks),
             width=job.width,
+            matched=(cand, exc),
         )
         _record(job, report)
     step(1.0, "done")
@@ -1078,7 +1079,7 @@ def _collect_errors(
     plans: list[SheetPlan],
 ) -> tuple[list[RowError], int, int]:
     """Every problem as a RowError (values masked), plus totals: all problems and those that fail --strict."""
-    quiet = "('new', 'dup', 'stored', 'empty', 'skipped')"
+    quiet = "('new', 'dup', 'stored', 'ending', 'empty', 'skipped')"
     if one_per_row:
         no_scores = f"select sheet, _row, _line, outcome from {rows} where status in ('empty', 'skipped')"
         outcome_sql = f"select p.*, 'rejected' as outcome from ({status}) p where p.status not in {quiet}"
@@ -1089,10 +1090,10 @@ def _collect_errors(
             f"where p.status not in {quiet}"
         )
     fetched = con.execute(
-        f"""select sheet, _row, _line, block, status, err_item, outcome, s_total, f_row, measure
+        f"""select sheet, _row, _line, block, status, err_item, outcome, s_total, f_row, measure, ending, s_ending
             from ({outcome_sql})
             union all
-            select sheet, _row, _line, -1, 'no_scores', 0, outcome, null, null, null
+            select sheet, _row, _line, -1, 'no_scores', 0, outcome, null, null, null, null, null
             from ({no_scores})
             order by 1, 2, 4"""
     ).fetchall()
@@ -1102,7 +1103,20 @@ def _collect_errors(
     seen_row_level: set[tuple[Any, ...]] = set()
     out: list[RowError] = []
     blocking = 0
-    for sheet, row, line, block, reason, err_item, outcome, s_total, f_row, measure in fetched:
+    for (
+        sheet,
+        row,
+        line,
+        block,
+        reason,
+        err_item,
+        outcome,
+        s_total,
+        f_row,
+        measure,
+        ending,
+        s_ending,
+    ) in fetched:
         sheet_name = sheet or None
         if reason == "no_scores":
             out.append(
@@ -1125,7 +1139,14 @@ def _collect_errors(
             column = b.total or (b.items[0] if b.items else None)
             value = rec["total_raw"]
             code = b.measure.code if b.measure else ""
-            if reason == "conflict":
+            if reason == "conflict" and s_ending is not None:  # same scores, another ending
+                column, value = b.ending, rec["ending_raw"]
+                message = (
+                    f"This {code} rating ends the episode as {ending!r} but the same rating is already stored "
+                    f"with the ending {s_ending!r}; the stored ending was kept. Undo the earlier import if "
+                    "this export is the correct one."
+                )
+            elif reason == "conflict":
                 message = (
                     f"This {code} rating differs from the one already stored for the same client and "
                     f"session (stored total {s_total:g}); the stored rating was kept. Undo the earlier "
@@ -1160,7 +1181,7 @@ def _collect_errors(
 def _conflicts(con: duckdb.DuckDBPyConnection, cand: str, exc: str) -> list[dict[str, Any]]:
     rows = con.execute(
         f"""select c.sheet, c._row, c.client_id, c.measure, c.session_val, c.date_val, c.total_val, e.s_total,
-                   e.s_date, e.status, e.f_row
+                   e.s_date, e.status, e.f_row, c.ending, e.s_ending
             from {exc} e join {cand} c using (sheet_idx, _row, block)
             where e.status in ('conflict', 'conflicting_duplicate') order by c.sheet_idx, c._row"""
     ).fetchall()
@@ -1176,6 +1197,8 @@ def _conflicts(con: duckdb.DuckDBPyConnection, cand: str, exc: str) -> list[dict
         "stored_date",
         "kind",
         "first_row",
+        "new_ending",
+        "stored_ending",  # set where only the ending differs
     )
     return [dict(zip(keys, r, strict=True)) for r in rows]
 

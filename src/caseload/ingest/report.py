@@ -21,7 +21,7 @@ REASONS = {
     "unknown_rater": "rater not recognised",
     "unknown_ending": "episode ending not recognised",
     "conflicting_duplicate": "same session twice with different scores",
-    "conflict": "differs from the rating already stored",
+    "conflict": "differs from the rating (or its ending) already stored",
     "no_scores": "no ratings in the row",
 }
 INFO_REASONS = {"no_scores"}
@@ -61,6 +61,8 @@ class ImportReport:
     rows_duplicate: int = 0
     rows_rejected: int = 0
     records_added: int = 0
+    # Ratings already stored without an ending that this file's rows gave one (those rows count as duplicate).
+    endings_added: int = 0
     records_by_measure: dict[str, int] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
     import_id: int | None = None
@@ -94,6 +96,7 @@ class ImportReport:
             "rows_duplicate": self.rows_duplicate,
             "rows_rejected": self.rows_rejected,
             "records_added": self.records_added,
+            "endings_added": self.endings_added,
             "records_by_measure": dict(self.records_by_measure),
             "import_id": self.import_id,
             "refused": self.refused,
@@ -113,7 +116,8 @@ class ImportReport:
         parts = [
             f"{self.file}: {self.rows_read} rows read",
             f"{self.rows_imported} imported ({self.records_added} ratings added)",
-            f"{self.rows_duplicate} duplicate",
+            f"{self.rows_duplicate} duplicate"
+            + (f" ({self.endings_added} gave a stored rating its ending)" if self.endings_added else ""),
             f"{self.rows_rejected} rejected",
         ]
         text = ", ".join(parts)
