@@ -100,12 +100,14 @@ def choose_date_format(con: Any, values_sql: str, forced: str | None = None) -> 
     if forced and forced.startswith("%"):
         return forced, warnings
     cands = [f for f in DATE_FORMATS if not forced or f[2] == forced]
-    stripped = f"regexp_replace(trim(x), {q(TIME_SUFFIX)}, '')"
+    stripped = f"regexp_replace(trim(x), {q(TIME_SUFFIX)}, '')"  # once per value, not once per format
     cols = ", ".join(
-        f"count(*) filter (where try_strptime({stripped}, {q(f)}) between '1900-01-01' and '2199-12-31')"
+        f"count(*) filter (where try_strptime(y, {q(f)}) between '1900-01-01' and '2199-12-31')"
         for f, _h, _o in cands
     )
-    counts = list(con.execute(f"select {cols} from ({values_sql})").fetchall()[0])
+    counts = list(
+        con.execute(f"select {cols} from (select {stripped} as y from ({values_sql}))").fetchall()[0]
+    )
     best = max(counts) if counts else 0
     if best == 0:
         return None, warnings
