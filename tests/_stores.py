@@ -1,4 +1,5 @@
-"""Store files for page tests: the synthetic sample caseload, and a small store of odd but valid data."""
+"""Store files for page tests (the synthetic sample caseload, a small store of odd but valid data) and what
+store tests ask of a store."""
 
 from __future__ import annotations
 
@@ -69,3 +70,13 @@ def odd_store(path: Path) -> Path:
         assert report.rows_rejected == 0, report.to_dict()
     con.close()
     return path
+
+
+def ratings_indexes(con) -> list[str]:
+    """The names of the indexes on the ratings table (the client index is 'ratings_client')."""
+    return [
+        r[0]
+        for r in con.execute(
+            "select index_name from duckdb_indexes() where table_name = 'ratings'"
+        ).fetchall()
+    ]

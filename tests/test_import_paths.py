@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from _stores import ratings_indexes
 
 from caseload import audit
 from caseload.ingest import import_file, load
@@ -98,20 +99,11 @@ def test_a_file_that_repeats_a_session_keeps_the_first_rating_and_reports_the_re
     assert con.execute("select count(*) from imports").fetchall()[0][0] == 1
 
 
-def _indexes(con) -> list[str]:
-    return [
-        r[0]
-        for r in con.execute(
-            "select index_name from duckdb_indexes() where table_name = 'ratings'"
-        ).fetchall()
-    ]
-
-
 def test_a_bulk_import_into_an_empty_store_leaves_the_client_index_in_place(con, registry, monkeypatch):
     monkeypatch.setattr(load, "BULK_RATINGS", 2)  # the 100,000-rating threshold, scaled to this file
     report = _import(con, registry, FILE, "export.csv")
     assert report.rows_imported == 4
-    assert _indexes(con) == ["ratings_client"]
+    assert ratings_indexes(con) == ["ratings_client"]
     plan = con.execute("explain analyze select * from ratings where client_id = 'C2'").fetchall()[0][1]
     assert "Index Scan" in plan
 
@@ -129,4 +121,4 @@ def test_an_import_that_fails_while_storing_stores_nothing_and_keeps_the_client_
         _import(con, registry, FILE, "export.csv")
     assert con.execute("select count(*) from ratings").fetchall()[0][0] == 0
     assert con.execute("select count(*) from imports").fetchall()[0][0] == 0
-    assert _indexes(con) == ["ratings_client"]
+    assert ratings_indexes(con) == ["ratings_client"]

@@ -2,6 +2,7 @@
 
 import duckdb
 import pytest
+from _stores import ratings_indexes
 
 from caseload import store
 
@@ -49,21 +50,12 @@ def test_a_file_that_is_not_a_store_gets_a_clear_message(tmp_path):
         store.connect(bad)
 
 
-def _client_index(con) -> list[str]:
-    return [
-        r[0]
-        for r in con.execute(
-            "select index_name from duckdb_indexes() where table_name = 'ratings'"
-        ).fetchall()
-    ]
-
-
 def test_a_store_left_without_its_client_index_gets_it_back_when_opened(db_path):
     con = store.connect(db_path)
     con.execute("drop index ratings_client")  # as if an import died between dropping and rebuilding it
     con.close()
     con = store.connect(db_path)
-    assert _client_index(con) == ["ratings_client"]
+    assert ratings_indexes(con) == ["ratings_client"]
     con.execute(
         "insert into ratings (client_id, measure, total, import_id, session_number)"
         " select 'C' || (i % 500), 'ORS', 20, 1, i // 500 + 1 from range(10000) t(i)"
