@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from caseload.access import Viewer
+from caseload.alerts import AlertConfig
 from caseload.guide import (
     SECTION_TITLES,
     ClientFacts,
@@ -43,6 +44,9 @@ ALLIANCE_WORDS = {"concern": "Alliance concern", "ok": "Alliance OK", "not_rated
 MIN_SCALE = 0.74  # below this the type gets too small to read (6.3 pt); the page runs over instead
 OUTCOME_RULES = ("off_track", "at_risk", "reliable_deterioration", "no_reliable_change", "sudden_loss")
 SEVERITY_WORDS = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "low": "LOW", "info": "INFO"}
+
+
+_ODDS = AlertConfig()  # the thresholds the packet's overview is judged by (caseload_overview's default)
 
 
 @dataclass(frozen=True)
@@ -256,10 +260,12 @@ def _cover(
     pdf.set_text_color(*P.MUTED)
     P.paragraph(
         pdf,
-        "Off track: the latest score is worse than the 10th percentile of the expected band for the intake, or "
-        "reliably worse than the intake. At risk: worse than the 25th percentile. Alliance concern: the latest "
-        "alliance rating is below its cutoff or dropped from the previous rating. Risk items override every "
-        "status. Thresholds and their sources: caseload measures, and the Measures & about page.",
+        f"Off track: a chance of at least {_ODDS.off_track_probability:.0%} that the course ends without "
+        "reliable improvement (from similar ended episodes in this caseload, else Caseload's default model), "
+        f"or reliably worse than the intake. At risk: at least {_ODDS.at_risk_probability:.0%}. An intake "
+        "already on the healthy side of the cutoff is at most at risk. Alliance concern: the latest alliance "
+        "rating is below its cutoff or dropped from the previous rating. An endorsed risk item comes first "
+        "whatever the status. Thresholds and their sources: caseload measures, and the Measures & about page.",
         size=8,
     )
     pdf.set_text_color(*P.INK)
