@@ -45,16 +45,17 @@ import math
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from caseload import store
+from caseload import store, summaries
 from caseload.access import Viewer
 from caseload.alerts import (
     AlertBatch,
@@ -314,31 +315,115 @@ def _evaluate(
         calibrations = store_calibrations(con, registry, rules, default_age, calibration_rules)
 
     where, params = ratings_filter(client_id, clinician_id, viewer)  # only rows the viewer may see
-    source, small_numbers = _source(con, where, params)
-    tag = uuid.uuid4().hex[:12]
-    splits, ep_table = f"_splits_{tag}", f"_episodes_{tag}"
-    con.execute(f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}", params)
-    try:
-        q = _Queries(source, splits, registry, config, small_numbers)
+    # A client's page shows every episode field; the overview's rules read only these (strings are the
+    # dear part of turning 50,000 episodes into a frame).
+    ep_columns = "*" if client_id is not None else _RULE_EPISODE_COLUMNS
+    ratings = pd.DataFrame()
+    if client_id is None and clinician_id is None and where == "true" and summaries.can_cache(con):
+        # The whole store: the per-client summaries are kept beside it and only changed clients recomputed.
+        with summaries.lock():
+            summaries.refreshed(
+                con,
+                SUMMARY_NAMES,
+                _summary_key(registry, config, rules),
+                partial(_fill_summaries, registry=registry, config=config, rules=rules),
+            )
+            q = _Queries("ratings", "", registry, config)
+            episodes, outcome = _episodes_and_outcome(
+                con,
+                q.episode_table(
+                    rules,
+                    today,
+                    default_age,
+                    summaries.table("episodes"),
+                    summaries.table("alliance"),
+                ),
+                lambda ep_table: q.outcome(ep_table, summaries.table("courses")),
+                [],
+                ep_columns,
+            )
+    else:
+        source, small_numbers = _source(con, where, params)
+        splits = f"_splits_{uuid.uuid4().hex[:12]}"
         con.execute(
-            f"create temp table {ep_table} as {q.episode_table(rules, today, default_age)}", params + params
+            f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}", params
         )
-        # A client's page shows every episode field; the overview's rules read only these (strings are the
-        # dear part of turning 50,000 episodes into a frame).
-        ep_columns = "*" if client_id is not None else _RULE_EPISODE_COLUMNS
-        episodes = con.execute(f"select {ep_columns} from {ep_table} order by ep_pos").df()
-        outcome = con.execute(q.outcome(ep_table), params + params).df()  # the ratings are read twice
-        ratings = pd.DataFrame()
-        if client_id is not None:
-            ratings = con.execute(q.ratings(), params).df()
-    finally:
-        con.execute(f"drop table if exists {splits}")
-        con.execute(f"drop table if exists {ep_table}")
+        try:
+            q = _Queries(source, splits, registry, config, small_numbers)
+            episodes, outcome = _episodes_and_outcome(
+                con,
+                q.episode_table(rules, today, default_age),
+                q.outcome,
+                params + params,  # the ratings are read twice in each
+                ep_columns,
+            )
+            if client_id is not None:
+                ratings = con.execute(q.ratings(), params).df()
+        finally:
+            con.execute(f"drop table if exists {splits}")
     with _gc_paused():
         frame = _assemble(episodes, outcome, registry, config, calibrations, default_age, model, alert_lists)
     if not ratings.empty:
         ratings = _with_episodes(ratings, episodes)
     return frame, {"ratings": ratings, "episodes": episodes, "calibrations": calibrations, "today": today}
+
+
+def _episodes_and_outcome(
+    con: duckdb.DuckDBPyConnection,
+    episode_sql: str,
+    outcome_sql: Callable[[str], str],
+    params: list[Any],
+    ep_columns: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The episode frame and the outcome rows joined to it (through a temp table of the episodes)."""
+    ep_table = f"_episodes_{uuid.uuid4().hex[:12]}"
+    con.execute(f"create temp table {ep_table} as {episode_sql}", params)
+    try:
+        episodes = con.execute(f"select {ep_columns} from {ep_table} order by ep_pos").df()
+        outcome = con.execute(outcome_sql(ep_table), params).df()
+    finally:
+        con.execute(f"drop table if exists {ep_table}")
+    return episodes, outcome
+
+
+SUMMARY_NAMES = ("episodes", "alliance", "courses")
+
+
+def _summary_sqls(q: _Queries, splits_sql: str) -> tuple[str, ...]:
+    return (splits_sql, q.episodes(), q.latest_alliance(), q.courses())
+
+
+def _summary_key(registry: dict[str, Measure], config: AlertConfig, rules: EpisodeRules) -> str:
+    """The summaries' cache key: their SQL on a placeholder source, which holds every rule and parameter."""
+    source = "(select * from ratings where client_id in __clients__)"
+    q = _Queries(source, "__splits__", registry, config)
+    return summaries.query_key(*_summary_sqls(q, split_points_sql(source, rules, store_tables=True)))
+
+
+def _fill_summaries(
+    con: duckdb.DuckDBPyConnection,
+    clients: str,
+    tables: Mapping[str, str],
+    create: bool,
+    *,
+    registry: dict[str, Measure],
+    config: AlertConfig,
+    rules: EpisodeRules,
+) -> None:
+    """Write the episode, latest-alliance and course summaries of ``clients`` into the cache tables."""
+    source, small_numbers = _source(con, f"client_id in {clients}", [])
+    splits = f"_splits_{uuid.uuid4().hex[:12]}"
+    con.execute(f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}")
+    try:
+        q = _Queries(source, splits, registry, config, small_numbers)
+        _, *sqls = _summary_sqls(q, "")
+        for name, sql in zip(SUMMARY_NAMES, sqls, strict=True):
+            target = tables[name]
+            con.execute(
+                f"create table {target} as {sql}" if create else f"insert into {target} by name {sql}"
+            )
+    finally:
+        con.execute(f"drop table if exists {splits}")
 
 
 def _source(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> tuple[str, bool]:
@@ -456,7 +541,9 @@ group by r.client_id, r.episode_id, r.gidx
 )
 """
 
-    def outcome(self, episodes: str) -> str:
+    def courses(self) -> str:
+        """Per outcome course (client, episode, measure, rater): counts, first and latest ratings, the long
+        gap and, where a sudden loss is possible, the whole course."""
         sign_cases, rc_cases = [], []
         for code in self.outcome_codes:
             m = self.registry[code]
@@ -519,10 +606,18 @@ l as (
 g as (
     select o.*, l.loss_scores, l.loss_sns
     from o left join l on {same.replace("f.", "o.").replace("w.", "l.")}
-),
+)
+select * from g
+"""
+
+    def outcome(self, episodes: str, courses: str | None = None) -> str:
+        """One row per (client, episode, outcome measure) with its episode's fields; ``courses`` is a relation
+        holding ``courses()`` (else it is computed here)."""
+        return f"""
+with c as (select * from {courses or f"({self.courses()})"}),
 p as (
     -- The client's own ratings drive a row; an episode with only collateral ratings uses the busiest rater.
-    select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from g
+    select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from c
     qualify row_number() over (
         partition by client_id, episode_id, gidx, measure order by rater = 'self' desc, sessions desc, rater) = 1
 )
@@ -541,16 +636,21 @@ order by e.ep_pos, p.measure
             return "null as alliance_item_1"
         return ", ".join(f"a.latest_items[{i}] as alliance_item_{i}" for i in range(1, k + 1))
 
-    def episode_table(self, rules: EpisodeRules, today: date, default_age: str) -> str:
-        """Episodes numbered per client, labelled, active or closed, with the latest alliance ratings."""
+    def episode_table(
+        self,
+        rules: EpisodeRules,
+        today: date,
+        default_age: str,
+        episodes: str | None = None,
+        alliance: str | None = None,
+    ) -> str:
+        """Episodes numbered per client, labelled, active or closed, with the latest alliance ratings;
+        ``episodes`` and ``alliance`` are relations holding ``episodes()`` and ``latest_alliance()``."""
         day = f"DATE '{today.isoformat()}'"
         return f"""
-with e as ({self.episodes()}),
+with e as (select * from {episodes or f"({self.episodes()})"}),
 k as (select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from e),
-a as (
-    select * from ({self.alliance()})
-    qualify row_number() over (partition by client_id, episode_key order by _ord desc, alliance_measure desc) = 1
-),
+a as (select * from {alliance or f"({self.latest_alliance()})"}),
 d as (
     select k.*,
         row_number() over (
@@ -582,6 +682,13 @@ select n.*,
     a.last_two[1] as latest_alliance, a.last_two[2] as previous_alliance,
     {self._alliance_items()}
 from n left join a using (client_id, episode_key)
+"""
+
+    def latest_alliance(self) -> str:
+        """Per episode, the latest alliance rating (of the measure rated last)."""
+        return f"""
+select * from ({self.alliance()})
+qualify row_number() over (partition by client_id, episode_key order by _ord desc, alliance_measure desc) = 1
 """
 
     def alliance(self) -> str:
