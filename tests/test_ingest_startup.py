@@ -31,3 +31,39 @@ print(json.dumps([exit_code, report["rows_read"], report["rows_imported"], "pand
     )
     assert (exit_code, rows_read, rows_imported) == (0, 180, 180)
     assert not pandas_loaded
+
+
+def _small_export(path, clients: range) -> None:
+    rows = ["client,date,measure,q1,q2,q3,q4,total"] + [
+        f"C{c:03d},2025-02-1{s},ORS,2.5,3.0,4.5,5.0,15.0" for c in clients for s in range(3)
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_a_file_that_cannot_be_read_is_a_one_line_error_naming_it(tmp_path, capsys):
+    from caseload.cli import main
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert main(["import", "--db", str(tmp_path / "store.duckdb"), str(folder)]) == 2
+    assert capsys.readouterr().err.strip() == f"caseload: {folder}: is a folder, not a file"
+    missing = tmp_path / "nope.csv"
+    assert main(["import", "--db", str(tmp_path / "store.duckdb"), str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"caseload: {missing}: cannot be read") and "\n" not in err
+
+
+def test_every_file_of_one_command_is_imported_the_first_read_while_the_store_opens(tmp_path, capsys):
+    import json
+
+    from caseload.cli import main
+
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    _small_export(first, range(0, 4))
+    _small_export(second, range(2, 7))  # clients 2 and 3 repeat the first file's ratings
+    assert main(["import", "--db", str(tmp_path / "store.duckdb"), "--json", str(first), str(second)]) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert [(r["file"], r["rows_read"], r["rows_imported"], r["rows_duplicate"]) for r in reports] == [
+        ("first.csv", 12, 12, 0),
+        ("second.csv", 15, 9, 6),
+    ]

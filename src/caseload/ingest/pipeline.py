@@ -29,7 +29,7 @@ from caseload.backup import backup_store
 from caseload.ingest import arrays, load
 from caseload.ingest.layouts import ROLE_KEYS, Header, Recognition, find_header, recognise, referenced_columns
 from caseload.ingest.privacy import SQL_EMAIL, SQL_IP, SQL_PHONE, Finding, header_kind, mask, refusal_message
-from caseload.ingest.read import SPREADSHEET_KINDS, Grid, read_grids
+from caseload.ingest.read import SPREADSHEET_KINDS, Grid, ReadAhead, read_grids, source_bytes
 from caseload.ingest.report import INFO_REASONS, ImportError_, ImportReport, RowError
 from caseload.ingest.validate import (
     BLANK_CHARS,
@@ -118,18 +118,6 @@ class Preview:
     @property
     def identifiers(self) -> list[Finding]:
         return [f for s in self.sheets for f in s.identifiers]
-
-
-def _source_bytes(source: Path | str | bytes, file_name: str | None) -> tuple[bytes, str]:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), file_name or "upload"
-    path = Path(source)
-    try:
-        return path.read_bytes(), file_name or path.name
-    except IsADirectoryError:
-        raise ImportError_(f"{path}: is a folder, not a file") from None
-    except OSError as exc:
-        raise ImportError_(f"{path}: cannot be read ({exc.strerror})") from None
 
 
 def signature(names: list[str]) -> str:
@@ -549,7 +537,7 @@ def _date_format(
 
 def import_file(
     con: duckdb.DuckDBPyConnection,
-    source: Path | str | bytes,
+    source: Path | str | bytes | ReadAhead,
     *,
     file_name: str | None = None,
     registry: dict[str, Measure],
@@ -564,16 +552,20 @@ def import_file(
 ) -> ImportReport:
     """Import one export into the store as a single transaction and report every row's fate.
 
-    Raises ImportError_ only when the file cannot be read or understood at all; everything else (bad
+    ``source`` is a path, the bytes of an upload, or a ReadAhead already reading the file (with the same
+    ``sheet``). Raises ImportError_ only when the file cannot be read or understood at all; everything else (bad
     rows, identifiers, --strict refusals, conflicts) is in the returned report. A mapping given here is
     saved for files with the same columns unless ``save_mapping`` is False. Before anything is written the
     store is backed up (caseload.backup), and the audit trail records ``actor`` (default "local") with the
     import in the same transaction.
     """
     step = progress or (lambda _f, _t: None)
-    data, name = _source_bytes(source, file_name)
     step(0.02, "reading")
-    grids = read_grids(data, name, sheet)
+    if isinstance(source, ReadAhead):  # already being read on another thread (the command line starts it)
+        data, name, grids = source.result()
+    else:
+        data, name = source_bytes(source, file_name)
+        grids = read_grids(data, name, sheet)
     # hashlib releases the GIL on large inputs: the file is hashed on a second thread while the layout is
     # recognised, the cells tidied and the rows checked, not while pyarrow's threads parse it; the hash is
     # waited for only when the import's record is written (or the report returned).
@@ -1219,7 +1211,7 @@ def preview_file(
 
     Identifier columns are found here too; their cells are masked in the preview frame.
     """
-    data, name = _source_bytes(source, file_name)
+    data, name = source_bytes(source, file_name)
     sha = hashlib.sha256(data).hexdigest()
     grids = read_grids(data, name, sheet)
     sheet_names = [g.name or "" for g in grids]
