@@ -193,22 +193,55 @@ def client_index_built_after(con: duckdb.DuckDBPyConnection, new_ratings: int) -
 
 
 def insert_valid_ratings(
-    con: duckdb.DuckDBPyConnection, candidates_sql: str, blocks: str, import_id: int, width: int
+    con: duckdb.DuckDBPyConnection,
+    candidates_sql: str,
+    blocks: str,
+    import_id: int,
+    width: int,
+    absent: frozenset[str] = frozenset(),
+    every_measure_full: bool = False,
 ) -> dict[str, int]:
     """Store the candidates without a problem straight from the checks, as import ``import_id``; the
     ratings added per measure. Only for files that repeat no rating and share no client with the store
-    (pipeline._import_direct), where every such candidate is new."""
+    (pipeline._import_direct), where every such candidate is new.
+
+    ``absent``: optional columns (clinician_id, episode_id, age_group, ending) the file does not have;
+    they are left to their NULL default, which DuckDB writes as a constant, not a million NULL strings.
+    ``every_measure_full``: see validate.items_expr.
+    """
+    sources = {
+        "client_id": "client_id",
+        "clinician_id": "clinician_id",
+        "episode_id": "episode_id",
+        "age_group": "age_group",
+        "session_date": "date_val",
+        "session_number": "session_val",
+        "measure": "measure",
+        "rater": "rater",
+        "items": items_expr(width, every_measure_full=every_measure_full),
+        "total": "total_val",
+        "total_source": "total_source",
+        "import_id": str(int(import_id)),
+        "source_row": "_row",
+        "ending": "ending",
+    }
+    unknown = set(absent) - OPTIONAL_COLUMNS
+    if unknown:
+        raise ValueError(f"only optional columns can be left out, not {sorted(unknown)}")
+    named = {k: v for k, v in sources.items() if k not in absent}
     con.execute(
-        f"""insert into ratings (client_id, clinician_id, episode_id, age_group, session_date, session_number,
-                                 measure, rater, items, total, total_source, import_id, source_row, ending)
-            select client_id, clinician_id, episode_id, age_group, date_val, session_val,
-                   measure, rater, {items_expr(width)}, total_val, total_source, {int(import_id)}, _row, ending
+        f"""insert into ratings ({", ".join(named)})
+            select {", ".join(named.values())}
             from ({candidates_sql}) c join {blocks} using (block) where reason is null"""
     )
     tally = con.execute(
         f"select measure, count(*) from ratings where import_id = {int(import_id)} group by 1"
     ).fetchall()
     return {measure: int(n) for measure, n in tally}
+
+
+# Rating columns a file may lack entirely (their default is NULL).
+OPTIONAL_COLUMNS = frozenset({"clinician_id", "episode_id", "age_group", "ending"})
 
 
 def record_import(

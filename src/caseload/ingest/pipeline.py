@@ -761,6 +761,16 @@ class _Job:
             report.sha256 = self.digest.result().hexdigest()
         return report.sha256
 
+    def absent_columns(self) -> frozenset[str]:
+        """The optional rating columns no block reads (every candidate has NULL there)."""
+        read_by = {
+            "clinician_id": lambda b: b.clinician,
+            "episode_id": lambda b: b.episode,
+            "age_group": lambda b: b.age_group,
+            "ending": lambda b: b.ending,
+        }
+        return frozenset(c for c, of in read_by.items() if all(of(b) is None for b in self.blocks))
+
     def candidates(self, data: str | None = None, every_block: bool = False) -> str:
         """The checks of every block as one UNION ALL: a candidate rating, or its reason, per (row, block).
 
@@ -817,7 +827,15 @@ def _import_direct(job: _Job, report: ImportReport) -> ImportReport | None:
         with load.client_index_built_after(con, plan.n_rows), transaction(con):
             import_id = next_import_id(con)
             by_measure = load.insert_valid_ratings(
-                con, job.candidates(), job.blocks_table, import_id, job.width
+                con,
+                job.candidates(),
+                job.blocks_table,
+                import_id,
+                job.width,
+                absent=job.absent_columns(),
+                every_measure_full=all(
+                    b.measure.n_items == job.width for b in job.blocks if b.measure is not None and b.items
+                ),
             )
             if load.repeats_a_key(
                 con, f"select hash({load.STORED_KEY}) from ratings where import_id = {int(import_id)}"

@@ -404,11 +404,16 @@ def block_sql(
         from ({l4})"""
 
 
-def items_expr(width: int, prefix: str = "") -> str:
-    """SQL for a candidate's item list in item order (NULL for a missing item), or NULL without items."""
+def items_expr(width: int, prefix: str = "", every_measure_full: bool = False) -> str:
+    """SQL for a candidate's item list in item order (NULL for a missing item), or NULL without items.
+
+    ``every_measure_full``: every measure read with items has ``width`` of them, so no list is cut short.
+    """
     if width == 0:
         return "cast(null as double[])"
     cols = ", ".join(f"{prefix}i{k}" for k in range(1, width + 1))
+    if every_measure_full:
+        return f"(case when {prefix}has_items then [{cols}]::double[] end)"
     return f"(case when {prefix}has_items then list_slice([{cols}]::double[], 1, {prefix}n_items) end)"
 
 
