@@ -151,3 +151,21 @@ def test_a_read_only_store_is_read_from_its_ratings(tmp_path, registry):
     assert not summaries.can_cache(ro)
     pd.testing.assert_frame_equal(engine.caseload_overview(ro, registry, today=date.today()), expected)
     ro.close()
+
+
+def test_sudden_losses_kept_with_the_summaries_equal_those_found_from_the_ratings(con, registry, monkeypatch):
+    from _engine_store import TODAY, put
+
+    from caseload.sample import SampleConfig, simulate_caseload, store_rows
+
+    sim = simulate_caseload(250, 21, today=TODAY, config=SampleConfig(sessions_mean=12.0))
+    rows = store_rows(sim.ratings, registry, 1)
+    put(con, rows.drop(columns=["total_source", "import_id", "source_row"]).to_dict("records"))
+    cached = engine.caseload_overview(con, registry, today=TODAY)
+    losses = [a for alerts in cached["alerts"] for a in alerts if a["rule"] == "sudden_loss"]
+    assert len(losses) >= 3
+    assert con.execute(f"select count(*) from {summaries.table('losses')}").fetchall()[0][0] > 0
+    pd.testing.assert_frame_equal(cached, from_ratings(con, registry, monkeypatch, today=TODAY))
+    lean = engine.caseload_overview(con, registry, today=TODAY, alert_lists=False)
+    direct = from_ratings(con, registry, monkeypatch, today=TODAY, alert_lists=False)
+    pd.testing.assert_frame_equal(lean, direct)

@@ -41,11 +41,12 @@ aggregates per episode); Python works on one row per episode and measure, vector
 from __future__ import annotations
 
 import gc
+import json
 import math
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
 from functools import partial
@@ -141,7 +142,7 @@ OVERVIEW_COLUMNS = [
 _INTERNAL_EPISODE_FIELDS = {"ep_pos", "gidx", "latest_alliance_sn"}
 # The episode fields the alert rules read (alliance_rules, _episode_alerts, _assemble).
 _RULE_EPISODE_COLUMNS = (
-    "ep_pos, min_sn, age_group, alliance_measure, latest_alliance, previous_alliance, latest_alliance_session,"
+    "min_sn, age_group, alliance_measure, latest_alliance, previous_alliance, latest_alliance_session,"
     " columns('^alliance_item_'), risk_count, risk_measure, risk_item, risk_score, risk_sn, last_outcome_sn,"
     " last_alliance_sn, expects_alliance, alliance_code"
 )
@@ -315,9 +316,9 @@ def _evaluate(
         calibrations = store_calibrations(con, registry, rules, default_age, calibration_rules)
 
     where, params = ratings_filter(client_id, clinician_id, viewer)  # only rows the viewer may see
-    # A client's page shows every episode field; the overview's rules read only these (strings are the
-    # dear part of turning 50,000 episodes into a frame).
-    ep_columns = "*" if client_id is not None else _RULE_EPISODE_COLUMNS
+    # A client's page shows every episode field; the overview reads only these (strings are the dear part
+    # of turning 50,000 episodes into a frame).
+    ep_columns = "*" if client_id is not None else _OVERVIEW_EPISODE_COLUMNS
     ratings = pd.DataFrame()
     if client_id is None and clinician_id is None and where == "true" and summaries.can_cache(con):
         # The whole store: the per-client summaries are kept beside it and only changed clients recomputed.
@@ -331,36 +332,31 @@ def _evaluate(
             q = _Queries("ratings", "", registry, config)
             episodes, outcome = _episodes_and_outcome(
                 con,
-                q.episode_table(
-                    rules,
-                    today,
-                    default_age,
-                    summaries.table("episodes"),
-                    summaries.table("alliance"),
-                ),
-                lambda ep_table: q.outcome(ep_table, summaries.table("courses")),
-                [],
+                q,
+                (summaries.table("episodes"), summaries.table("courses"), summaries.table("losses")),
+                (rules, today, default_age),
                 ep_columns,
             )
     else:
         source, small_numbers = _source(con, where, params)
-        splits = f"_splits_{uuid.uuid4().hex[:12]}"
-        con.execute(
-            f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}", params
-        )
+        tag = uuid.uuid4().hex[:12]
+        splits, core, courses = f"_splits_{tag}", f"_core_{tag}", f"_courses_{tag}"
         try:
+            con.execute(
+                f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}", params
+            )
             q = _Queries(source, splits, registry, config, small_numbers)
+            # Each reads the ratings twice.
+            con.execute(f"create temp table {core} as {q.episode_core()}", params + params)
+            con.execute(f"create temp table {courses} as {q.courses()}", params + params)
             episodes, outcome = _episodes_and_outcome(
-                con,
-                q.episode_table(rules, today, default_age),
-                q.outcome,
-                params + params,  # the ratings are read twice in each
-                ep_columns,
+                con, q, (core, courses, None), (rules, today, default_age), ep_columns
             )
             if client_id is not None:
                 ratings = con.execute(q.ratings(), params).df()
         finally:
-            con.execute(f"drop table if exists {splits}")
+            for t in (splits, core, courses):
+                con.execute(f"drop table if exists {t}")
     with _gc_paused():
         frame = _assemble(episodes, outcome, registry, config, calibrations, default_age, model, alert_lists)
     if not ratings.empty:
@@ -368,36 +364,63 @@ def _evaluate(
     return frame, {"ratings": ratings, "episodes": episodes, "calibrations": calibrations, "today": today}
 
 
+# The outcome rows' episode fields: row column -> episode column.
+_EPISODE_FIELDS = {
+    "episode": "episode",
+    "min_sn": "min_sn",
+    "episode_label": "episode_label",
+    "episode_id": "episode_id",
+    "episode_source": "episode_source",
+    "episode_active": "active",
+    "episode_ending": "ending",
+    "episode_ended_on": "ended_on",
+    "episode_closed_by": "closed_by",
+    "clinician_id": "clinician_id",
+    "age_group": "age_group",
+    "age_group_source": "age_group_source",
+    "days_since_last": "days_since_last",
+}
+_OVERVIEW_EPISODE_COLUMNS = (
+    _RULE_EPISODE_COLUMNS + ", episode, episode_label, episode_id, episode_source, active, ending, ended_on,"
+    " closed_by, clinician_id, age_group_source, days_since_last"
+)
+
+
 def _episodes_and_outcome(
     con: duckdb.DuckDBPyConnection,
-    episode_sql: str,
-    outcome_sql: Callable[[str], str],
-    params: list[Any],
+    q: _Queries,
+    relations: tuple[str, str, str | None],
+    episode_args: tuple[EpisodeRules, date, str],
     ep_columns: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The episode frame and the outcome rows joined to it (through a temp table of the episodes)."""
-    ep_table = f"_episodes_{uuid.uuid4().hex[:12]}"
-    con.execute(f"create temp table {ep_table} as {episode_sql}", params)
-    try:
-        episodes = con.execute(f"select {ep_columns} from {ep_table} order by ep_pos").df()
-        outcome = con.execute(outcome_sql(ep_table), params).df()
-    finally:
-        con.execute(f"drop table if exists {ep_table}")
+    """The episode frame (ep_pos = its row) and one row per (client, episode, outcome measure) with its
+    episode's fields, from relations holding episode_core(), courses() and (or None) the sudden losses."""
+    core, courses, losses = relations
+    episodes = con.execute(
+        f"select {ep_columns} from ({q.episode_table(*episode_args, core)}) order by client_id, episode"
+    ).df()
+    episodes.insert(0, "ep_pos", np.arange(len(episodes), dtype=np.int64))
+    outcome = con.execute(q.outcome(core, courses, losses)).df()
+    pos = outcome["ep_pos"].to_numpy()
+    for name, column in _EPISODE_FIELDS.items():
+        outcome[name] = episodes[column].array.take(pos)
     return episodes, outcome
 
 
-SUMMARY_NAMES = ("episodes", "alliance", "courses")
+SUMMARY_NAMES = ("episodes", "courses", "losses")
 
 
 def _summary_sqls(q: _Queries, splits_sql: str) -> tuple[str, ...]:
-    return (splits_sql, q.episodes(), q.latest_alliance(), q.courses())
+    return (splits_sql, q.episode_core(), q.courses())
 
 
 def _summary_key(registry: dict[str, Measure], config: AlertConfig, rules: EpisodeRules) -> str:
     """The summaries' cache key: their SQL on a placeholder source, which holds every rule and parameter."""
     source = "(select * from ratings where client_id in __clients__)"
     q = _Queries(source, "__splits__", registry, config)
-    return summaries.query_key(*_summary_sqls(q, split_points_sql(source, rules, store_tables=True)))
+    sqls = _summary_sqls(q, split_points_sql(source, rules, store_tables=True))
+    # The sudden losses are found in Python: every measure and alert setting is part of the key as well.
+    return summaries.query_key(*sqls, repr(sorted(registry.items())), repr(config))
 
 
 def _fill_summaries(
@@ -410,20 +433,40 @@ def _fill_summaries(
     config: AlertConfig,
     rules: EpisodeRules,
 ) -> None:
-    """Write the episode, latest-alliance and course summaries of ``clients`` into the cache tables."""
+    """Write the episode and course summaries of ``clients`` into the cache tables (inside the caller's
+    transaction: on an error it rolls back, this splits table with it)."""
     source, small_numbers = _source(con, f"client_id in {clients}", [])
     splits = f"_splits_{uuid.uuid4().hex[:12]}"
     con.execute(f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}")
-    try:
-        q = _Queries(source, splits, registry, config, small_numbers)
-        _, *sqls = _summary_sqls(q, "")
-        for name, sql in zip(SUMMARY_NAMES, sqls, strict=True):
-            target = tables[name]
-            con.execute(
-                f"create table {target} as {sql}" if create else f"insert into {target} by name {sql}"
-            )
-    finally:
-        con.execute(f"drop table if exists {splits}")
+    q = _Queries(source, splits, registry, config, small_numbers)
+    _, *sqls = _summary_sqls(q, "")
+    for name, sql in zip(("episodes", "courses"), sqls, strict=True):
+        target = tables[name]
+        con.execute(f"create table {target} as {sql}" if create else f"insert into {target} by name {sql}")
+    con.execute(f"drop table {splits}")
+    # Sudden losses: a course's own ratings decide them (gains.py, in Python), so they are kept as well.
+    losses = tables["losses"]
+    if create:
+        con.execute(
+            f"create table {losses} (client_id varchar, episode_key varchar, measure varchar, rater varchar,"
+            " alerts varchar)"
+        )
+    courses = con.execute(
+        f"select c.client_id, c.episode_key, c.measure, c.rater, c.loss_scores, c.loss_sns, e.min_sn"
+        f" from {tables['courses']} c join {tables['episodes']} e using (client_id, episode_key)"
+        f" where c.loss_scores is not null and c.client_id in {clients}"
+    ).df()
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    for i, a in _sudden_losses(courses, registry, config):
+        by_row.setdefault(i, []).append(a)
+    if by_row:
+        found = courses.iloc[sorted(by_row)][["client_id", "episode_key", "measure", "rater"]]
+        found = found.assign(alerts=[json.dumps(by_row[i]) for i in sorted(by_row)])
+        con.register("_found_losses", found)
+        try:
+            con.execute(f"insert into {losses} by name select * from _found_losses")
+        finally:
+            con.unregister("_found_losses")
 
 
 def _source(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> tuple[str, bool]:
@@ -542,8 +585,9 @@ group by r.client_id, r.episode_id, r.gidx
 """
 
     def courses(self) -> str:
-        """Per outcome course (client, episode, measure, rater): counts, first and latest ratings, the long
-        gap and, where a sudden loss is possible, the whole course."""
+        """Per (client, episode, outcome measure), the course that drives its row (the client's own ratings,
+        else the busiest rater's): counts, first and latest ratings, the long gap and, where a sudden loss
+        is possible, the whole course."""
         sign_cases, rc_cases = [], []
         for code in self.outcome_codes:
             m = self.registry[code]
@@ -607,25 +651,24 @@ g as (
     select o.*, l.loss_scores, l.loss_sns
     from o left join l on {same.replace("f.", "o.").replace("w.", "l.")}
 )
-select * from g
+-- The client's own ratings drive a row; an episode with only collateral ratings uses the busiest rater.
+select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from g
+qualify row_number() over (
+    partition by client_id, episode_id, gidx, measure order by rater = 'self' desc, sessions desc, rater) = 1
 """
 
-    def outcome(self, episodes: str, courses: str | None = None) -> str:
-        """One row per (client, episode, outcome measure) with its episode's fields; ``courses`` is a relation
-        holding ``courses()`` (else it is computed here)."""
+    def outcome(self, core: str, courses: str, losses: str | None = None) -> str:
+        """One row per (client, episode, outcome measure) with ep_pos, the position of its episode when
+        ordered by client and episode number; ``core`` and ``courses`` hold episode_core() and courses(),
+        ``losses`` (if given) the courses' sudden-loss alerts as JSON, which then replace their ratings."""
+        drop = "worst_step, episode_id, gidx" + (", loss_scores, loss_sns" if losses else "")
+        found = f"left join {losses} s using (client_id, episode_key, measure, rater)" if losses else ""
         return f"""
-with c as (select * from {courses or f"({self.courses()})"}),
-p as (
-    -- The client's own ratings drive a row; an episode with only collateral ratings uses the busiest rater.
-    select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from c
-    qualify row_number() over (
-        partition by client_id, episode_id, gidx, measure order by rater = 'self' desc, sessions desc, rater) = 1
-)
-select p.* exclude (worst_step, episode_id, gidx),
-    e.episode, e.ep_pos, e.min_sn, e.episode_label, e.episode_id, e.episode_source,
-    e.active as episode_active, e.ending as episode_ending, e.ended_on as episode_ended_on,
-    e.closed_by as episode_closed_by, e.clinician_id, e.age_group, e.age_group_source, e.days_since_last
-from p join {episodes} e using (client_id, episode_key)
+select p.* exclude ({drop}),{" s.alerts as loss_alerts," if losses else ""} e.ep_pos
+from {courses} p join (
+    select client_id, episode_key, (row_number() over (order by client_id, episode) - 1)::bigint as ep_pos
+    from {core}
+) e using (client_id, episode_key) {found}
 order by e.ep_pos, p.measure
 """
 
@@ -636,29 +679,37 @@ order by e.ep_pos, p.measure
             return "null as alliance_item_1"
         return ", ".join(f"a.latest_items[{i}] as alliance_item_{i}" for i in range(1, k + 1))
 
+    def episode_core(self) -> str:
+        """Episodes numbered per client with their latest alliance rating: all that depends on the client's
+        ratings alone (not on today, settings or recorded endings' words)."""
+        return f"""
+with k as (
+    select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from ({self.episodes()})
+),
+a as ({self.latest_alliance()})
+select k.*,
+    row_number() over (
+        partition by client_id order by start_date is null, start_date, episode_key)::integer as episode,
+    case when k.episode_id is null then 'gap' else 'export' end as episode_source,
+    a.alliance_measure, a.latest_alliance_sn,
+    a.latest_alliance_sn - k.min_sn + 1 as latest_alliance_session,
+    a.last_two[1] as latest_alliance, a.last_two[2] as previous_alliance,
+    {self._alliance_items()}
+from k left join a using (client_id, episode_key)
+"""
+
     def episode_table(
-        self,
-        rules: EpisodeRules,
-        today: date,
-        default_age: str,
-        episodes: str | None = None,
-        alliance: str | None = None,
+        self, rules: EpisodeRules, today: date, default_age: str, core: str | None = None
     ) -> str:
         """Episodes numbered per client, labelled, active or closed, with the latest alliance ratings;
-        ``episodes`` and ``alliance`` are relations holding ``episodes()`` and ``latest_alliance()``."""
+        ``core`` is a relation holding ``episode_core()``."""
         day = f"DATE '{today.isoformat()}'"
         return f"""
-with e as (select * from {episodes or f"({self.episodes()})"}),
-k as (select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from e),
-a as (select * from {alliance or f"({self.latest_alliance()})"}),
-d as (
+with d as (
     select k.*,
-        row_number() over (
-            partition by client_id order by start_date is null, start_date, episode_key)::integer as episode,
         date_diff('day', end_date, {day})::integer as days_since_last,
-        case when episode_id is null then 'gap' else 'export' end as episode_source,
         c.age_group as set_age_group
-    from k left join client_settings c using (client_id)
+    from {core} k left join client_settings c using (client_id)
 ),
 r as ({with_ending_sql("d", rules, True)}),
 n as (
@@ -670,18 +721,13 @@ n as (
     from r
 )
 select n.*,
-    (row_number() over (order by n.client_id, n.episode) - 1)::integer as ep_pos,
     coalesce(n.episode_id, 'Episode ' || n.episode::varchar) || ' ('
         || case when n.start_date is null then 'no dates'
                 when n.end_date is null or n.start_date = n.end_date then strftime(n.start_date, '%Y-%m-%d')
                 else strftime(n.start_date, '%Y-%m-%d') || ' to ' || strftime(n.end_date, '%Y-%m-%d') end
         || ', ' || case n.ending {" ".join(f"when '{k}' then '{v}'" for k, v in ENDING_WORDS.items())}
-                    else case when n.active then 'active' else 'closed' end end || ')' as episode_label,
-    a.alliance_measure, a.latest_alliance_sn,
-    a.latest_alliance_sn - n.min_sn + 1 as latest_alliance_session,
-    a.last_two[1] as latest_alliance, a.last_two[2] as previous_alliance,
-    {self._alliance_items()}
-from n left join a using (client_id, episode_key)
+                    else case when n.active then 'active' else 'closed' end end || ')' as episode_label
+from n
 """
 
     def latest_alliance(self) -> str:
@@ -821,13 +867,29 @@ def _assemble(
 
 
 def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig) -> list[AlertBatch]:
-    """Per outcome row: long gaps and sudden losses."""
+    """Per outcome row: long gaps and sudden losses (found here, or read from the summaries' JSON)."""
     min_sn = rows["min_sn"].to_numpy(dtype=float)
     measures = rows["measure"].to_numpy(dtype=object)
     gap_days = rows["long_gap_days"].to_numpy(dtype=float)
     gaps = np.flatnonzero(~np.isnan(gap_days))
     gap_session = rows["long_gap_sn"].to_numpy(dtype=float)[gaps] - min_sn[gaps] + 1
     frames = [long_gap_alerts(gaps, gap_days[gaps], gap_session, measures[gaps], config)]
+    if "loss_alerts" in rows:
+        texts = rows["loss_alerts"].to_numpy(dtype=object)
+        found = [(int(i), a) for i in np.flatnonzero(pd.notna(texts)) for a in json.loads(texts[i])]
+    else:
+        found = _sudden_losses(rows, registry, config)
+    frames.append(dicts_frame(found))
+    return frames
+
+
+def _sudden_losses(
+    rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig
+) -> list[tuple[int, dict[str, Any]]]:
+    """(row position, alert) for every sudden loss in the courses that carry their ratings (loss_scores,
+    loss_sns: only where a loss is possible); min_sn turns session numbers into episode sessions."""
+    min_sn = rows["min_sn"].to_numpy(dtype=float)
+    measures = rows["measure"].to_numpy(dtype=object)
     loss_scores = rows["loss_scores"].to_numpy(dtype=object)
     loss_sns = rows["loss_sns"].to_numpy(dtype=object)
     found = []
@@ -841,8 +903,7 @@ def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertC
         for j in np.flatnonzero(keep).tolist():
             for a in sudden_loss_alerts(m, sessions[j], scores[j], config):
                 found.append((int(rows_m[j]), a))
-    frames.append(dicts_frame(found))
-    return frames
+    return found
 
 
 def _episode_alerts(ep: pd.DataFrame, registry: dict[str, Measure]) -> list[AlertBatch]:
