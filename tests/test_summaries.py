@@ -169,3 +169,14 @@ def test_sudden_losses_kept_with_the_summaries_equal_those_found_from_the_rating
     lean = engine.caseload_overview(con, registry, today=TODAY, alert_lists=False)
     direct = from_ratings(con, registry, monkeypatch, today=TODAY, alert_lists=False)
     pd.testing.assert_frame_equal(lean, direct)
+
+
+def test_frames_read_through_arrow_have_the_values_and_dtypes_duckdb_gives_pandas():
+    con = connect(":memory:")
+    sql = """select * from (values
+        (1, true, 'a', null::varchar, date '2020-01-02', [1.5, 2.0]::double[], [1, 2], 7::integer, 2.5, 9::bigint),
+        (null, null, null, null, null, null, null, 8::integer, null, 10::bigint)
+    ) t(i, b, s, none_text, d, scores, sessions, n, f, big)"""
+    pd.testing.assert_frame_equal(engine.frame_of(con, sql), con.execute(sql).df())
+    empty = f"select * from ({sql}) where false"
+    pd.testing.assert_frame_equal(engine.frame_of(con, empty), con.execute(empty).df())

@@ -276,7 +276,9 @@ class _Part:
         self.measure = np.broadcast_to(np.asarray(measure, dtype=object), (n,))
 
     def ranks(self) -> np.ndarray:
-        kinds, where = np.unique(self.severity, return_inverse=True)
+        if self.n and self.severity.strides == (0,):  # one severity for the whole rule (broadcast)
+            return np.full(self.n, SEVERITY_RANK[self.severity[0]], dtype=np.int64)
+        where, kinds = pd.factorize(self.severity)  # hashing, not sorting, the strings
         return np.array([SEVERITY_RANK[s] for s in kinds.tolist()], dtype=np.int64)[where]
 
     def sessions(self) -> np.ndarray:
