@@ -95,3 +95,46 @@ def test_a_workbook_cell_reads_as_the_text_a_person_sees(tmp_path):
     rows = grid.head(5)
     assert rows[1] == (2, ["3105", "2026-01-05", "27.4", "seen twice"])
     assert rows[2] == (3, ["007", "2026-01-12", "30", ""])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"client,notes,total\nC1,a@b.org,7.4\nC2, padded ,8\n",
+        b'client,total\nC1,"7,4"\nC2,"line\nbreak"\n',
+        b"client;total\nC1;7,4\nC2;\xa08\xa0\n",  # Windows-1252: a no-break space is the byte A0
+        "client;total\nC1;7,4\nC2;\u00a08\n".encode(),  # UTF-8: C2 A0
+        b"client\tnotes\tscore\nC1\tx y\t5\n",
+        b"client,total\r\nC1,5\r\nC2,6\r\n",
+    ],
+)
+def test_the_bytes_a_grid_says_no_cell_holds_are_in_no_cell(data, monkeypatch):
+    monkeypatch.setattr(read, "FAST_MIN_BYTES", 0)
+    grid = read.read_csv_grid(data, "x.csv")
+    cells = [
+        v for name in grid.table.column_names if name != "_line" for v in grid.table.column(name).to_pylist()
+    ]
+    chars = {b" ": " ", b"\t": "\t", b"\n": "\n", b"\r": "\r", b",": ",", b"@": "@", b"\xa0": "\u00a0"}
+    for byte in grid.absent:
+        char = chars[byte] if byte in chars else byte.decode("ascii")
+        assert not any(char in (v or "") for v in cells), (byte, cells)
+    held = {b for b, ch in chars.items() if any(ch in (v or "") for v in cells)}
+    assert not held & grid.absent
+
+
+def test_a_large_file_is_still_trimmed_and_read_with_decimal_commas_and_checked_for_addresses(
+    con, registry, monkeypatch
+):
+    from datetime import date
+
+    from caseload.ingest import import_file
+
+    monkeypatch.setattr(read, "FAST_MIN_BYTES", 0)  # the pyarrow reader, as for a large file
+    commas = 'client,date,measure,q1,q2,q3,q4\nC1,2026-01-05,ORS,"7,5",5,5,5\nC2, 2026-01-05 ,ORS,1,1,1,1\n'
+    report = import_file(con, commas.encode(), file_name="c.csv", registry=registry, today=date(2026, 6, 1))
+    assert (report.rows_imported, report.rows_rejected) == (2, 0)
+    totals = dict(con.execute("select client_id, total from ratings").fetchall())
+    assert totals == {"C1": 22.5, "C2": 4.0}
+    mails = "client,date,measure,q1,q2,q3,q4,note\nC3,2026-01-05,ORS,1,1,1,1,ask ann@example.org\n"
+    refused = import_file(con, mails.encode(), file_name="m.csv", registry=registry, today=date(2026, 6, 1))
+    assert refused.refused and "note" in refused.refused_reason

@@ -278,9 +278,13 @@ def data_rows(table: pa.Table, header_line: int) -> pa.Table:
 
 def _register(con: duckdb.DuckDBPyConnection, plan: SheetPlan, uid: str, k: int) -> None:
     plan.data = f"_cl_data_{uid}_{k}"
-    table = tidy_cells(data_rows(plan.grid.table, int(plan.header.line)))
-    plan.commas = {n for n in table.column_names if n.startswith("c") and _has_byte(table.column(n), b",")}
-    plan.ats = {n for n in table.column_names if n.startswith("c") and _has_byte(table.column(n), b"@")}
+    absent = plan.grid.absent  # what the reader knows no cell holds need not be searched for
+    table = data_rows(plan.grid.table, int(plan.header.line))
+    if not absent >= set(_BLANK_BYTES):
+        table = tidy_cells(table)
+    cells = [n for n in table.column_names if n.startswith("c")]
+    plan.commas = set() if b"," in absent else {n for n in cells if _has_byte(table.column(n), b",")}
+    plan.ats = set() if b"@" in absent else {n for n in cells if _has_byte(table.column(n), b"@")}
     con.register(plan.data, table)
     plan.n_rows = table.num_rows
 

@@ -52,6 +52,9 @@ class Grid:
     encoding: str | None = None
     delimiter: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Bytes no cell holds, where the reader could tell from the file at a glance (ASCII characters, and 0xA0
+    # for a no-break space): later steps skip searching the cells for them. Empty when not known.
+    absent: frozenset[bytes] = frozenset()
 
     @property
     def n_columns(self) -> int:
@@ -314,7 +317,31 @@ def _read_csv_fast(data: bytes, file_name: str, encoding: str, delimiter: str) -
     if table.num_rows != len(lines):
         return None  # a stray quote or blank-looking line: let the csv module decide
     table = table.append_column("_line", arrays.int_array(lines))
-    return Grid(None, table, "csv", encoding=encoding, delimiter=delimiter)
+    return Grid(
+        None,
+        table,
+        "csv",
+        encoding=encoding,
+        delimiter=delimiter,
+        absent=_absent_bytes(data, quoted, delimiter),
+    )
+
+
+# Looked for in cells later: a comma (decimal commas), '@' (e-mail addresses) and whitespace (trimming).
+_LOOKED_FOR = (b",", b"@", b" ", b"\t", b"\xa0")
+
+
+def _absent_bytes(data: bytes, quoted: bool, delimiter: str) -> frozenset[bytes]:
+    """Bytes no cell of a file read by pyarrow can hold: those not in the file at all (one memchr pass
+    each), and without quotes the delimiter and line breaks, which then only separate cells.
+
+    The file is UTF-8 or Windows-1252: an ASCII byte is that character in both, and a no-break space is
+    the byte 0xA0 in both (C2 A0 in UTF-8), so a missing 0xA0 byte means no no-break space.
+    """
+    absent = {b for b in _LOOKED_FOR if b not in data}
+    if not quoted:
+        absent |= {b"\n", b"\r", delimiter.encode("ascii")}
+    return frozenset(absent)
 
 
 def _record_lines(data: bytes, bom: int) -> tuple[np.ndarray, bytes]:
