@@ -421,10 +421,10 @@ _NULLABLE_INTS = {
 }
 
 
-def frame_of(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+def frame_of(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     """A query's result with the dtypes ``.df()`` gives, read through Arrow: ``.df()`` makes every string a
     Python object and pandas turns them back into Arrow strings (0.1 s on the whole-store overview)."""
-    table = con.sql(sql).to_arrow_table()
+    table = (con.sql(sql, params=params) if params else con.sql(sql)).to_arrow_table()
     columns: dict[str, Any] = {}
     n = table.num_rows
     for name, col in zip(table.column_names, table.columns, strict=True):
@@ -1045,38 +1045,46 @@ def history_frame(
     )
     splits = f"_splits_{uuid.uuid4().hex[:12]}"
     con.execute(f"create temp table {splits} as {split_points_sql('ratings', rules, store_tables=True)}")
-    key = f"(r.client_id || coalesce('#x:' || r.episode_id, '#g:' || {episode_index_sql('r', 'p')}::varchar))"
+    # Episodes are grouped and joined by (client, export episode, gap index), NULL-safe; the text key is
+    # made once per course, not once per rating.
+    same = "b.client_id = {o}.client_id and b.episode_id is not distinct from {o}.episode_id and b.gidx = {o}.gidx"
     sql = f"""
-with b as (
-    select {key} as episode_key, r.measure, r.session_number as sn, {_ORD} as ord, r.total
+with r as (
+    select r.*, {episode_index_sql("r", "p")} as gidx, {_ORD} as ord
     from ratings r left join {splits} p using (client_id)
-    where r.rater = 'self' and r.measure in {_in_list(list(outcome))}
+),
+b as (
+    select client_id, episode_id, gidx, measure, session_number as sn, ord, total
+    from r where rater = 'self' and measure in {_in_list(list(outcome))}
 ),
 a as (
-    select {key} as episode_key,
-        coalesce(arg_max(r.age_group, {_ORD}) filter (where r.age_group is not null), any_value(c.age_group), ?)
+    select r.client_id, r.episode_id, r.gidx,
+        coalesce(arg_max(r.age_group, r.ord) filter (where r.age_group is not null), any_value(c.age_group), ?)
             as age,
         bool_or(r.ending is not null) or bool_or(x.ended_on is not null)
             or max(r.session_date) < (select max(session_date) from ratings) - {int(rules.close_after_days)}
             as ended
-    from ratings r left join {splits} p using (client_id) left join client_settings c using (client_id)
+    from r left join client_settings c using (client_id)
         left join episode_endings x on x.client_id = r.client_id and x.ended_on = r.session_date::date
-    group by episode_key
+    group by r.client_id, r.episode_id, r.gidx
 ),
 f as (
-    select episode_key, measure, arg_min(total, ord) as intake, arg_min(sn, ord) as s0,
+    select client_id, episode_id, gidx, measure,
+        client_id || coalesce('#x:' || episode_id, '#g:' || gidx::varchar) as episode_key,
+        arg_min(total, ord) as intake, arg_min(sn, ord) as s0,
         round((case measure {sign_cases} end) * (arg_max(total, ord) - arg_min(total, ord)), 9) as final
-    from b group by episode_key, measure having count(*) >= 2
+    from b group by client_id, episode_id, gidx, measure having count(*) >= 2
 )
-select f.measure, {pop_expr} as population, b.episode_key, f.intake,
+select f.measure, {pop_expr} as population, f.episode_key, f.intake,
     (b.sn - f.s0 + 1)::integer as session,
     (case b.measure {sign_cases} end) * (b.total - f.intake) as improvement,
     coalesce(case f.measure {improved_cases} end, false) as improved, coalesce(a.ended, false) as ended
-from b join f using (episode_key, measure) join a using (episode_key)
+from b join f on {same.format(o="f")} and b.measure = f.measure
+    join a on {same.format(o="a")}
 where b.sn - f.s0 + 1 between 2 and {int(max_session)}
 """
     try:
-        return con.execute(sql, [default_age]).df()
+        return frame_of(con, sql, [default_age])
     finally:
         con.execute(f"drop table if exists {splits}")
 
