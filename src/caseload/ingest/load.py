@@ -195,7 +195,7 @@ def client_index_built_after(con: duckdb.DuckDBPyConnection, new_ratings: int) -
 def insert_valid_ratings(
     con: duckdb.DuckDBPyConnection,
     candidates_sql: str,
-    blocks: str,
+    block_values: dict[str, str],
     import_id: int,
     width: int,
     absent: frozenset[str] = frozenset(),
@@ -205,6 +205,8 @@ def insert_valid_ratings(
     ratings added per measure. Only for files that repeat no rating and share no client with the store
     (pipeline._import_direct), where every such candidate is new.
 
+    ``block_values``: SQL for the measure and n_items of a candidate's block (a CASE on ``block``: a
+    hash join with the blocks table costs more per row than the few comparisons).
     ``absent``: optional columns (clinician_id, episode_id, age_group, ending) the file does not have;
     they are left to their NULL default, which DuckDB writes as a constant, not a million NULL strings.
     ``every_measure_full``: see validate.items_expr.
@@ -216,7 +218,7 @@ def insert_valid_ratings(
         "age_group": "age_group",
         "session_date": "date_val",
         "session_number": "session_val",
-        "measure": "measure",
+        "measure": block_values["measure"],
         "rater": "rater",
         "items": items_expr(width, every_measure_full=every_measure_full),
         "total": "total_val",
@@ -232,7 +234,8 @@ def insert_valid_ratings(
     con.execute(
         f"""insert into ratings ({", ".join(named)})
             select {", ".join(named.values())}
-            from ({candidates_sql}) c join {blocks} using (block) where reason is null"""
+            from (select *, {block_values["n_items"]} as n_items from ({candidates_sql})) c
+            where reason is null"""
     )
     tally = con.execute(
         f"select measure, count(*) from ratings where import_id = {int(import_id)} group by 1"

@@ -765,6 +765,18 @@ class _Job:
             report.sha256 = self.digest.result().hexdigest()
         return report.sha256
 
+    def block_values(self) -> dict[str, str]:
+        """SQL for a candidate's measure code and item count, by its block (as the blocks table holds them)."""
+
+        def by_block(value_of: Callable[[Block], str]) -> str:
+            whens = " ".join(f"when {b.index} then {value_of(b)}" for b in self.blocks)
+            return f"(case block {whens} end)"
+
+        return {
+            "measure": by_block(lambda b: q(b.measure.code) if b.measure else "cast(null as varchar)"),
+            "n_items": by_block(lambda b: str(b.measure.n_items if b.measure and b.items else 0)),
+        }
+
     def absent_columns(self) -> frozenset[str]:
         """The optional rating columns no block reads (every candidate has NULL there)."""
         read_by = {
@@ -833,7 +845,7 @@ def _import_direct(job: _Job, report: ImportReport) -> ImportReport | None:
             by_measure = load.insert_valid_ratings(
                 con,
                 job.candidates(),
-                job.blocks_table,
+                job.block_values(),
                 import_id,
                 job.width,
                 absent=job.absent_columns(),
