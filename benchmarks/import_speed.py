@@ -26,6 +26,7 @@ Targets: import within 3x the raw CSV read and 1.5x the raw XLSX read; peak memo
 1M-row CSV. Ratios are given for the process wall times (what a user waits for) and the work times.
 
     python benchmarks/import_speed.py [--rows 1000000] [--xlsx-rows 100000] [--repeat 3] [--regenerate]
+                                      [--wait-idle 0.9]
 """
 
 from __future__ import annotations
@@ -215,11 +216,38 @@ def best(runs: list[dict]) -> dict:
     return chosen
 
 
+def idle_share(seconds: float) -> float:
+    """The share of all CPUs' time that was idle over the next ``seconds`` (from /proc/stat; 1.0 elsewhere)."""
+    try:
+        before = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        time.sleep(seconds)
+        after = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 1.0
+    spent = [a - b for a, b in zip(after, before, strict=True)]
+    return (spent[3] + spent[4]) / max(sum(spent), 1)  # idle + iowait
+
+
+def wait_for_idle(share: float, timeout: float = 300.0) -> float:
+    """Wait (at most ``timeout`` seconds) until the machine was at least ``share`` idle for 2 s; the share seen."""
+    deadline = time.monotonic() + timeout
+    seen = idle_share(2.0)
+    while seen < share and time.monotonic() < deadline:
+        seen = idle_share(2.0)
+    return seen
+
+
+WAIT_IDLE = 0.0  # set from --wait-idle
+
+
 def alternating(repeat: int, raw: tuple, imported: tuple) -> tuple[dict, dict, list[float]]:
     """The best raw read and the best import of ``repeat`` runs each, run in turn (raw, import, raw, ...)
-    so that a machine busier in one minute than the next weighs on both alike; and each pair's ratio."""
+    so that a machine busier in one minute than the next weighs on both alike; and each pair's ratio.
+    With --wait-idle each pair starts once the machine is that idle (other work on a shared machine)."""
     raw_runs, import_runs = [], []
     for _ in range(repeat):
+        if WAIT_IDLE:
+            print(f"  ({wait_for_idle(WAIT_IDLE):.0%} idle before this pair)", flush=True)
         raw_runs.append(one_run(*raw[0], **raw[1]))
         import_runs.append(one_run(*imported[0], **imported[1]))
     ratios = [round(i["wall_s"] / r["wall_s"], 2) for r, i in zip(raw_runs, import_runs, strict=True)]
@@ -232,7 +260,16 @@ def main() -> int:
     parser.add_argument("--xlsx-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="before each raw/import pair wait until the machine was this idle for 2 s, e.g. 0.9 (shared machines)",
+    )
     args = parser.parse_args()
+    global WAIT_IDLE
+    WAIT_IDLE = args.wait_idle
     DATA.mkdir(parents=True, exist_ok=True)
     csv_path = DATA / f"ratings_{args.rows}.csv"
     xlsx_path = DATA / f"ratings_{args.xlsx_rows}.xlsx"
