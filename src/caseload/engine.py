@@ -35,7 +35,8 @@
 
 ``client_detail`` returns the same rows for one client plus every rating per measure and rater, and the
 expected band per session. Aggregation runs in DuckDB (window functions for episodes, ``arg_min/arg_max``
-aggregates per episode); Python works on one row per episode and measure, vectorised.
+aggregates per episode); Python works on one row per episode and measure, vectorised. A whole-store
+overview reads the per-client part of that work from summaries.py, which recomputes only changed clients.
 """
 
 from __future__ import annotations
