@@ -731,8 +731,8 @@ order by e.ep_pos, p.measure
         return ", ".join(f"a.latest_items[{i}] as alliance_item_{i}" for i in range(1, k + 1))
 
     def episode_core(self) -> str:
-        """Episodes numbered per client with their latest alliance rating: all that depends on the client's
-        ratings alone (not on today, settings or recorded endings' words)."""
+        """Episodes numbered per client with their latest alliance rating: what depends on the client alone
+        (ratings, and through the gap splits the client's gap setting and recorded endings), not on today."""
         return f"""
 with k as (
     select *, coalesce('x:' || episode_id, 'g:' || gidx::varchar) as episode_key from ({self.episodes()})
@@ -749,9 +749,7 @@ select k.*,
 from k left join a using (client_id, episode_key)
 """
 
-    def episode_table(
-        self, rules: EpisodeRules, today: date, default_age: str, core: str | None = None
-    ) -> str:
+    def episode_table(self, rules: EpisodeRules, today: date, default_age: str, core: str) -> str:
         """Episodes numbered per client, labelled, active or closed, with the latest alliance ratings;
         ``core`` is a relation holding ``episode_core()``."""
         day = f"DATE '{today.isoformat()}'"
