@@ -215,3 +215,30 @@ def test_loading_the_sample_from_the_start_screen_fills_the_caseload(monkeypatch
     assert len(_table(at)) > 0
     assert any("synthetic sample caseload" in c.value for c in at.caption)
     assert int(_tiles(at)["Active clients"]) > 0
+
+
+def test_an_ending_that_a_later_export_adds_shows_on_the_caseload_at_once(tmp_path, monkeypatch):
+    """A later export that only adds an ending (no new rating) still changes what the page shows."""
+    from datetime import date
+
+    from caseload.ingest import import_file
+
+    db = tmp_path / "store.duckdb"
+    day = [(date.today() - timedelta(days=n)).isoformat() for n in (14, 7)]
+    header = "client_id,clinician_id,session_date,session_number,measure,total,ending\n"
+    first = header + f"C1,T1,{day[0]},1,ORS,18,\nC1,T1,{day[1]},2,ORS,24,\n"
+    later = header + f"C1,T1,{day[0]},1,ORS,18,\nC1,T1,{day[1]},2,ORS,24,planned\n"
+    registry = load_measures()
+    con = connect(db)
+    import_file(con, first.encode(), file_name="march.csv", registry=registry)
+    monkeypatch.setenv("CASELOAD_DB", str(db))
+    monkeypatch.delenv("CASELOAD_MEASURES", raising=False)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert _tiles(at)["Active clients"] == "1"
+    report = import_file(con, later.encode(), file_name="april.csv", registry=registry)
+    assert (report.records_added, report.endings_added) == (0, 1)
+    at.run()
+    assert not at.exception
+    assert _tiles(at)["Active clients"] == "0"
+    con.close()

@@ -84,13 +84,15 @@ def get_registry() -> dict[str, Measure]:
 
 
 def data_version(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, str, str, str]:
-    """A fingerprint of what the engine reads: changes with every import that adds ratings, undo, sample
-    load, recorded ending or client setting (an import that adds nothing leaves the caches alone)."""
+    """A fingerprint of what the engine reads: changes with every import that adds ratings or gives stored
+    ratings their ending, undo, sample load, recorded ending or client setting (an import that adds
+    nothing leaves the caches alone)."""
     row = con.execute(
         """select (select count(*) from ratings),
-                  (select coalesce(max(import_id), 0) from imports where records_added > 0),
+                  (select coalesce(max(import_id), 0) from imports where records_added > 0 or endings_added > 0),
                   (select count(*) from imports where undone_at is not null),
-                  (select coalesce(max(imported_at)::varchar, '') from imports where records_added > 0),
+                  (select coalesce(max(imported_at)::varchar, '') from imports
+                   where records_added > 0 or endings_added > 0),
                   (select count(*)::varchar || '/' || coalesce(max(recorded_at)::varchar, '') from episode_endings),
                   (select count(*)::varchar || '/' || coalesce(max(updated_at)::varchar, '') from client_settings)"""
     ).fetchall()[0]
