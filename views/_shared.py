@@ -108,6 +108,19 @@ def _cache_key(con: duckdb.DuckDBPyConnection) -> tuple:
     return (db_path(), data_version(con), _measures_key(), date.today().isoformat())
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _cached_calibrations(_con: duckdb.DuckDBPyConnection, _registry: dict[str, Measure], key: tuple) -> dict:
+    from caseload.engine import store_calibrations
+
+    return store_calibrations(_con, _registry)
+
+
+def calibrations(con: duckdb.DuckDBPyConnection, registry: dict[str, Measure]) -> dict:
+    """The bands' calibrations from the whole store (every clinician's ended episodes, as norms are), once
+    per data version: the engine would otherwise fingerprint every rating on each call to find them."""
+    return _cached_calibrations(con, registry, _cache_key(con))
+
+
 # cache_resource, not cache_data: cache_data pickles on every hit, and unpickling a 50,000-row overview
 # took over a second per rerun. Callers treat the frame as read-only.
 @st.cache_resource(show_spinner="Working out statuses and alerts…", max_entries=16)
@@ -125,7 +138,13 @@ def _cached_overview(
     # The engine reads only the viewer's rating rows (SQL). The tables show each row's top alert; a client's
     # full list comes from client_detail, so the overview skips writing out every alert.
     frame = caseload_overview(
-        _con, _registry, clinician_id=clinician_id, active_only=active_only, viewer=_viewer, alert_lists=False
+        _con,
+        _registry,
+        clinician_id=clinician_id,
+        active_only=active_only,
+        viewer=_viewer,
+        alert_lists=False,
+        calibrations=calibrations(_con, _registry),
     )
     return most_urgent_first(frame)  # sorted once here; filters keep the order
 
@@ -156,7 +175,9 @@ def _cached_client_detail(
 ) -> dict | None:
     from caseload.engine import client_detail as engine_client_detail
 
-    return engine_client_detail(_con, _registry, client_id, viewer=_viewer)
+    return engine_client_detail(
+        _con, _registry, client_id, viewer=_viewer, calibrations=calibrations(_con, _registry)
+    )
 
 
 def client_detail(

@@ -208,8 +208,12 @@ def client_detail(
     calibration_rules: CalibrationRules | None = None,
     model: DefaultModel | None = None,
     viewer: Viewer | None = None,
+    calibrations: dict[tuple[str, str], Calibration] | None = None,
 ) -> dict[str, Any] | None:
-    """One client's episodes: every rating per measure and rater, expected band used, categories and alerts."""
+    """One client's episodes: every rating per measure and rater, expected band used, categories and alerts.
+
+    ``calibrations`` (from ``store_calibrations`` of this store, e.g. cached by the app per data version)
+    spares the whole-store fingerprint that finds them otherwise."""
     frame, ctx = _evaluate(
         con,
         registry,
@@ -221,6 +225,7 @@ def client_detail(
         calibration_rules=calibration_rules,
         model=model,
         viewer=viewer,
+        calibrations=calibrations,
     )
     ratings = ctx["ratings"]
     if ratings.empty:
