@@ -530,6 +530,9 @@ def change_categories(
 # --- outcome rules --------------------------------------------------------------------------------------
 
 
+_PERCENTILE_COLUMNS = ("p10", "p25", "p50", "p75", "p90")
+
+
 def outcome_rules(
     rows: pd.DataFrame,
     registry: dict[str, Measure],
@@ -567,10 +570,14 @@ def outcome_rules(
         if "population" in rows
         else np.full(n, "default", dtype=object)
     )
+    # Only the columns the rules read are copied per group (the rows' text columns are the dear part).
+    needed = ["first_score", "latest_score", "cutoff", "t", "latest_session", "expected_model", "expected_n"]
+    needed += [c for c in rows.columns if c in _PERCENTILE_COLUMNS]
+    numbers = rows[needed]
     for code, pop in dict.fromkeys(zip(codes, pops, strict=True)):
         m = registry[code]
         sel = np.flatnonzero((codes == code) & (pops == pop))
-        g = rows.iloc[sel]
+        g = numbers.iloc[sel]
         first = g["first_score"].to_numpy(dtype=float)
         latest = g["latest_score"].to_numpy(dtype=float)
         cats = change_categories(m, first, latest, g["cutoff"].to_numpy(dtype=float))
