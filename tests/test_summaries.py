@@ -180,3 +180,12 @@ def test_frames_read_through_arrow_have_the_values_and_dtypes_duckdb_gives_panda
     pd.testing.assert_frame_equal(engine.frame_of(con, sql), con.execute(sql).df())
     empty = f"select * from ({sql}) where false"
     pd.testing.assert_frame_equal(engine.frame_of(con, empty), con.execute(empty).df())
+
+
+def test_a_one_off_overview_can_skip_the_summaries_and_gives_the_same_rows(sample, registry):
+    lean = engine.caseload_overview(sample, registry, keep_summaries=False)
+    assert not sample.execute(
+        f"select count(*) from duckdb_tables() where database_name = '{summaries.CACHE_DB}'"
+        " and table_name like 'summary_%'"
+    ).fetchall()[0][0]
+    pd.testing.assert_frame_equal(lean, engine.caseload_overview(sample, registry))

@@ -236,6 +236,7 @@ def cmd_overview(args: argparse.Namespace) -> int:
         active_only=args.active,
         today=_today_arg(args.today),
         trajectory=args.trajectory,
+        keep_summaries=False,  # one call per process: nothing would read them again
     )
     if args.json:
         print_json(overview_records(frame))

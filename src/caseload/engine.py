@@ -166,6 +166,7 @@ def caseload_overview(
     viewer: Viewer | None = None,
     calibrations: dict[tuple[str, str], Calibration] | None = None,
     alert_lists: bool = True,
+    keep_summaries: bool = True,
 ) -> pd.DataFrame:
     """One row per (client, episode, outcome measure): scores, change, category, status, band and alerts.
 
@@ -174,6 +175,8 @@ def caseload_overview(
     ``store_calibrations``, e.g. of another store) replaces this store's own. Without ``alert_lists``
     the ``alerts`` column is None and only each row's top alert is written out (every rule still runs, and
     alert_count counts them): what a caseload table shows, at a fraction of the cost on a large store.
+    A whole-store overview keeps per-client summaries beside the store for the next call (summaries.py);
+    a one-off caller (the command line) passes ``keep_summaries=False`` to skip building them.
     """
     frame, _ = _evaluate(
         con,
@@ -188,6 +191,7 @@ def caseload_overview(
         viewer=viewer,
         calibrations=calibrations,
         alert_lists=alert_lists,
+        keep_summaries=keep_summaries,
     )
     if clinician_id is not None:
         frame = frame[frame["clinician_id"] == clinician_id]
@@ -310,6 +314,7 @@ def _evaluate(
     viewer: Viewer | None = None,
     calibrations: dict[tuple[str, str], Calibration] | None = None,
     alert_lists: bool = True,
+    keep_summaries: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     if trajectory not in TRAJECTORIES:
         raise ValueError(f"trajectory must be one of {', '.join(TRAJECTORIES)}, not {trajectory!r}")
@@ -327,7 +332,8 @@ def _evaluate(
     # of turning 50,000 episodes into a frame).
     ep_columns = "*" if client_id is not None else _OVERVIEW_EPISODE_COLUMNS
     ratings = pd.DataFrame()
-    if client_id is None and clinician_id is None and where == "true" and summaries.can_cache(con):
+    whole_store = client_id is None and clinician_id is None and where == "true"
+    if whole_store and keep_summaries and summaries.can_cache(con):
         # The whole store: the per-client summaries are kept beside it and only changed clients recomputed.
         with summaries.lock():
             summaries.refreshed(
