@@ -261,3 +261,23 @@ def test_every_stored_rating_can_be_exported_from_the_page_and_reimported(page, 
     fresh = connect(":memory:")
     report = import_file(fresh, payload, file_name="caseload_ratings.csv", registry=registry)
     assert (report.rows_imported, report.rows_rejected) == (245, 0)
+
+
+def test_a_later_export_that_only_adds_an_ending_says_so_in_its_report(page, tmp_path):
+    at, _db = page
+    header = "client_id,clinician_id,session_date,session_number,measure,total,ending\n"
+    rows = ["C1,T1,2026-01-05,1,ORS,18,", "C1,T1,2026-01-12,2,ORS,24,"]
+    march, april = tmp_path / "march.csv", tmp_path / "april.csv"
+    march.write_text(header + "\n".join(rows) + "\n")
+    april.write_text(header + rows[0] + "\n" + rows[1] + "planned\n")
+    _upload(at, march)
+    at.button(key="do_import").click().run()
+    _upload(at, april)
+    at.button(key="do_import").click().run()
+    assert not at.exception
+    assert _metrics(at) == {"Rows read": "2", "Imported": "0", "Duplicate": "2", "Rejected": "0"}
+    success = [str(s.value) for s in at.success]
+    assert any(
+        "april.csv: 0 ratings stored. 1 stored rating took the episode ending this file gives." in s
+        for s in success
+    ), success

@@ -164,8 +164,15 @@ def _show_report(report: dict) -> None:
     if report["refused"]:
         st.error(report["refused_reason"], icon=":material/block:")
     else:
+        endings = report.get("endings_added") or 0
+        also = (
+            f" {endings:,} stored rating{'s' if endings != 1 else ''} took the episode ending this file gives."
+            if endings
+            else ""
+        )
         st.success(
-            f"{report['file']}: {report['records_added']:,} ratings stored.", icon=":material/check_circle:"
+            f"{report['file']}: {report['records_added']:,} ratings stored.{also}",
+            icon=":material/check_circle:",
         )
     c = st.columns(4)
     c[0].metric("Rows read", f"{report['rows_read']:,}", border=True)
