@@ -859,16 +859,16 @@ def _assemble(
     rows = outcome
     pos = rows["ep_pos"].to_numpy()
     rows["age_group"] = rows["age_group"].fillna(default_age)
-    rows["alliance_measure"] = ep["alliance_measure"].to_numpy(dtype=object)[pos]
-    rows["alliance_status"] = ep_status.to_numpy(dtype=object)[pos]
+    rows["alliance_measure"] = _text_column(ep["alliance_measure"].to_numpy(dtype=object)[pos])
+    rows["alliance_status"] = _text_column(ep_status.to_numpy(dtype=object)[pos])
     rows["latest_alliance"] = ep["latest_alliance"].to_numpy(dtype=float)[pos]
     rows["first_session"] = (rows["first_sn"] - rows["min_sn"] + 1).astype(int)
     rows["latest_session"] = (rows["latest_sn"] - rows["min_sn"] + 1).astype(int)
     measures = rows["measure"].to_numpy(dtype=object)
     ages = rows["age_group"].to_numpy(dtype=object)
-    rows["population"] = [
-        a if a in registry[m].cutoffs else "default" for m, a in zip(measures, ages, strict=True)
-    ]
+    rows["population"] = _text_column(
+        [a if a in registry[m].cutoffs else "default" for m, a in zip(measures, ages, strict=True)]
+    )
     pops = rows["population"].to_numpy(dtype=object)
     cut_of = {
         (m, p): _none_nan(registry[m].cutoff_for(None if p == "default" else p))
@@ -899,7 +899,7 @@ def _assemble(
     expected_model[single] = None
     for c in BAND_COLUMNS:
         rows[c] = band[c]
-    rows["expected_model"] = expected_model
+    rows["expected_model"] = _text_column(expected_model)
     rows["expected_n"] = pd.array(np.where(np.isnan(expected_n), pd.NA, expected_n), dtype="Int64")
 
     judged, outcome_alerts = outcome_rules(rows, registry, config, calibrations, model)
@@ -918,12 +918,21 @@ def _assemble(
     )
     rows["alerts"] = found.alerts if alert_lists else None
     rows["alert_count"] = found.count
-    rows["top_alert"] = found.top_message
-    rows["top_severity"] = found.top_severity
+    rows["top_alert"] = _text_column(found.top_message)
+    rows["top_severity"] = _text_column(found.top_severity)
     rows["change"] = rows["latest_score"] - rows["first_score"]
     rows = rows.rename(columns={c: f"expected_{c}" for c in BAND_COLUMNS})
     rows["episode_active"] = rows["episode_active"].astype(bool)
     return rows[OVERVIEW_COLUMNS].reset_index(drop=True)
+
+
+def _text_column(values: Any) -> Any:
+    """Texts (None where missing) as the str column pandas would make of them, through Arrow: two to three
+    times faster than pandas' own inference on 50,000 values. All missing stays object, as pandas leaves it."""
+    texts = pa.array(values, pa.large_string(), from_pandas=True)
+    if texts.null_count == len(texts):
+        return np.asarray(values, dtype=object)
+    return pd.array(texts, dtype=_STR)
 
 
 def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig) -> list[AlertBatch]:
