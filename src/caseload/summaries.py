@@ -5,7 +5,7 @@ The overview's heavy SQL (episode aggregates, latest alliance ratings, outcome c
 client, so its result for one client depends only on that client's ratings, settings and recorded endings
 and on the SQL itself (which carries every rule and registry parameter). Those results are kept in an
 in-memory database attached to the store's DuckDB instance. Each use fingerprints every client's inputs
-(one hash aggregate over the ratings, ~0.1 s per million) and recomputes exactly the clients whose
+(one hash aggregate over the ratings, about 0.05 s per million) and recomputes exactly the clients whose
 fingerprint changed, appeared or disappeared: a new import, an undo, a recorded ending or a client setting
 needs no bookkeeping by the code that writes them. A change of the SQL text (rules, registry, alert
 settings, a new version of this code) rebuilds everything.
