@@ -200,8 +200,12 @@ def fmt(value: float | None, decimals: int = 1) -> str:
 
 def _nums(values: Any, decimals: int = 1) -> pa.Array:
     """``fmt`` for a whole array at once (Arrow compute): rounded to the decimals, no trailing zeros, '-' for NaN."""
-    arr = pa.array(np.asarray(values, dtype=float), from_pandas=True)
-    text = pc.cast(pc.round(arr, max(int(decimals), 0)), pa.string())
+    values = np.asarray(values, dtype=float)
+    arr = pa.array(values, from_pandas=True)
+    rounded = pc.round(arr, max(int(decimals), 0))
+    if decimals <= 0 and not np.isinf(values).any():
+        rounded = pc.cast(rounded, pa.int64())  # whole numbers: the same text, 2-3x faster to write
+    text = pc.cast(rounded, pa.string())
     text = pc.if_else(pc.equal(text, "-0"), "0", text)
     return pc.fill_null(text, "-")
 
