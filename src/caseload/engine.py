@@ -487,7 +487,7 @@ def _summary_key(registry: dict[str, Measure], config: AlertConfig, rules: Episo
 
 def _fill_summaries(
     con: duckdb.DuckDBPyConnection,
-    clients: str,
+    clients: str | None,
     tables: Mapping[str, str],
     create: bool,
     *,
@@ -497,7 +497,7 @@ def _fill_summaries(
 ) -> None:
     """Write the episode and course summaries of ``clients`` into the cache tables (inside the caller's
     transaction: on an error it rolls back, this splits table with it)."""
-    source, small_numbers = _source(con, f"client_id in {clients}", [])
+    source, small_numbers = _source(con, "true" if clients is None else f"client_id in {clients}", [])
     splits = f"_splits_{uuid.uuid4().hex[:12]}"
     con.execute(f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}")
     q = _Queries(source, splits, registry, config, small_numbers)
@@ -516,7 +516,7 @@ def _fill_summaries(
     courses = con.execute(
         f"select c.client_id, c.episode_key, c.measure, c.rater, c.loss_scores, c.loss_sns, e.min_sn"
         f" from {tables['courses']} c join {tables['episodes']} e using (client_id, episode_key)"
-        f" where c.loss_scores is not null and c.client_id in {clients}"
+        f" where c.loss_scores is not null{'' if clients is None else f' and c.client_id in {clients}'}"
     ).df()
     by_row: dict[int, list[dict[str, Any]]] = {}
     for i, a in _sudden_losses(courses, registry, config):

@@ -37,10 +37,11 @@ select client_id, sum(h::hugeint) as fp from (
 ) group by client_id
 """
 
-# Writes the summaries of the clients in a relation ``(select client_id from ...)``: gets the connection,
-# that relation, {summary name: qualified table name} and whether to create the tables (else insert into
+# Writes the summaries of the clients in a relation ``(select client_id from ...)``, or of every client
+# (None, when everything is rebuilt: no filter to apply to each rating): gets the connection, that
+# relation, {summary name: qualified table name} and whether to create the tables (else insert into
 # them), and must write, for those clients only, exactly the rows the summary SQL gives.
-Filler = Callable[[duckdb.DuckDBPyConnection, str, Mapping[str, str], bool], None]
+Filler = Callable[[duckdb.DuckDBPyConnection, str | None, Mapping[str, str], bool], None]
 
 
 def can_cache(con: duckdb.DuckDBPyConnection) -> bool:
@@ -102,7 +103,7 @@ def refreshed(
                     con.execute(f"delete from {t} where client_id in (select client_id from {dirty})")
                 con.execute(f"delete from {fps} where client_id in (select client_id from {dirty})")
             if full or changed:
-                fill(con, f"(select client_id from {dirty})", tables, full)
+                fill(con, None if full else f"(select client_id from {dirty})", tables, full)
                 con.execute(f"insert into {fps} select * from {current} semi join {dirty} using (client_id)")
     finally:
         for t in (current, dirty):
