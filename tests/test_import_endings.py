@@ -141,3 +141,37 @@ def test_the_import_command_reports_the_endings_it_added_in_its_json(tmp_path, c
     con = connect(db)
     assert _stored_endings(con)[("C2", 1)] == "planned"
     con.close()
+
+
+def test_a_session_repeated_in_one_file_keeps_the_ending_only_the_later_copy_gives(con, registry):
+    # An export with the closing session twice, the ending filled on the second copy only.
+    text = _with_endings({}, extra="C1,T1,2026-01-19,3,ORS,29.0,planned\n")
+    report = _import(con, registry, text, "june.csv")
+    assert (report.rows_read, report.rows_imported, report.rows_duplicate, report.rows_rejected) == (
+        5,
+        4,
+        1,
+        0,
+    )
+    assert _stored_endings(con)[("C1", 3)] == "planned"
+    assert report.records_added == 4
+    undo_import(con, report.import_id)
+    assert not con.execute("select count(*) from ratings").fetchall()[0][0]
+
+
+def test_a_later_copy_in_the_same_file_with_another_ending_is_reported_not_dropped(con, registry):
+    text = _with_endings({("C1", 3): "planned"}, extra="C1,T1,2026-01-19,3,ORS,29.0,unplanned\n")
+    report = _import(con, registry, text, "june.csv")
+    assert (report.rows_imported, report.rows_duplicate, report.rows_rejected) == (4, 0, 1)
+    assert _stored_endings(con)[("C1", 3)] == "planned"
+    (error,) = report.errors
+    assert (error.row, error.reason, error.value) == (5, "conflicting_duplicate", "unplanned")
+    assert "planned" in error.message and "row 3" in error.message
+
+
+def test_a_repeated_session_whose_later_copy_ends_a_stored_rating_gives_it_that_ending(con, registry):
+    _import(con, registry, EARLIER, "march.csv")
+    text = _with_endings({}, extra="C1,T1,2026-01-19,3,ORS,29.0,planned\n")
+    report = _import(con, registry, text, "june.csv")
+    assert (report.rows_imported, report.rows_duplicate, report.endings_added) == (0, 5, 1)
+    assert _stored_endings(con)[("C1", 3)] == "planned"

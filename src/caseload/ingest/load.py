@@ -47,7 +47,9 @@ def store_holds_any_client(con: duckdb.DuckDBPyConnection, clients_sql: str) -> 
     )
 
 
-def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: int) -> str:
+def status_relation(
+    con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: int, rows_table: str | None = None
+) -> str:
     """SQL of the candidates with a status each: new, dup (repeats an earlier row), stored (already in the
     store), ending (already in the store without the ending this row gives: the ending is added), conflict
     (the store holds a different rating, or a different ending, for that session), conflicting_duplicate
@@ -56,31 +58,59 @@ def status_relation(con: duckdb.DuckDBPyConnection, cand: str, exc: str, width: 
     A rating is identified by client, measure, rater, episode and session: the session number where the
     file gives one, else the session date. The exceptions (dup, stored, conflict ...) go to the small table
     ``exc``; a first import of new ratings, the usual case, skips the window and the join entirely.
+
+    A session the file gives twice with the same scores is one rating: where only a later copy says how the
+    episode ended, the first copy (the one stored or matched against the store) takes that ending first,
+    in ``rows_table`` (the table behind ``cand``). A later copy with another ending than the first is a
+    conflicting duplicate (s_ending holds the first copy's ending), not a silent duplicate.
     """
     con.execute(
         f"""create temp table {exc} (sheet_idx integer, _row bigint, block integer, status varchar,
                                      s_total double, s_date date, f_row bigint, s_ending varchar)"""
     )
     if repeats_a_key(con, f"select hash({KEY}) from {cand} where reason is null"):
-        con.execute(
-            f"""insert into {exc}
+        copies = f"""
             with keyed as (
                 select *, {items_expr(width)} as items, count(*) over k as n_same_key
                 from {cand} where reason is null window k as (partition by {KEY})
             ),
             v as (
-                select sheet_idx, _row, block, total_val, items, date_val,
+                select sheet_idx, _row, block, total_val, items, date_val, ending,
                     row_number() over w as occ,
                     first_value(total_val) over w as f_total, first_value(items) over w as f_items,
-                    first_value(date_val) over w as f_date, first_value(_row) over w as f_row
+                    first_value(date_val) over w as f_date, first_value(_row) over w as f_row,
+                    first_value(ending) over w as f_ending
                 from keyed where n_same_key > 1
                 window w as (partition by {KEY} order by sheet_idx, _row, block)
+            ),
+            c as (
+                select *, total_val = f_total and items is not distinct from f_items
+                    and date_val is not distinct from f_date as same
+                from v
+            )"""
+        if rows_table is not None:
+            # The first copy takes the ending the first later copy with the same scores gives.
+            con.execute(
+                f"""update {rows_table} t set ending = m.ending from (
+                    {copies}
+                    select f._row, f.block, l.ending
+                    from c f join (
+                        select f_row, arg_min(ending, occ) as ending, any_value(sheet_idx) as sheet_idx
+                        from c where occ > 1 and same and ending is not null and f_ending is null
+                        group by sheet_idx, f_row
+                    ) l on f.sheet_idx = l.sheet_idx and f._row = l.f_row
+                    where f.occ = 1 and f.ending is null
+                ) m
+                where t._row = m._row and t.block = m.block"""
             )
+        con.execute(
+            f"""insert into {exc}
+            {copies}
             select sheet_idx, _row, block,
-                (case when total_val = f_total and items is not distinct from f_items
-                           and date_val is not distinct from f_date then 'dup'
-                      else 'conflicting_duplicate' end), null, null, f_row, null
-            from v where occ > 1"""
+                (case when same and (ending is null or ending = f_ending) then 'dup'
+                      else 'conflicting_duplicate' end),
+                null, null, f_row, (case when same then f_ending end)
+            from c where occ > 1"""
         )
     stored = con.execute("select count(*) from (select 1 from ratings limit 1)").fetchall()[0][0]
     if stored:

@@ -951,7 +951,7 @@ def _import_checked(job: _Job, report: ImportReport, candidates_sql: str, one_pe
     step(0.6, "matching against stored ratings")
     exc = f"_cl_exc_{uid}"
     temps.append(exc)
-    status = load.status_relation(con, cand, exc, job.width)
+    status = load.status_relation(con, cand, exc, job.width, rows_table=f"{cand}_rows")
     rows = f"_cl_rows_{uid}"
     temps.append(rows)
     if one_per_row:
@@ -1177,6 +1177,13 @@ def _collect_errors(
                     f"This {code} rating differs from the one already stored for the same client and "
                     f"session (stored total {s_total:g}); the stored rating was kept. Undo the earlier "
                     "import if this export is the correct one."
+                )
+            elif s_ending is not None:  # same scores as row f_row, another ending
+                column, value = b.ending, rec["ending_raw"]
+                message = (
+                    f"This {code} rating repeats the session of row {f_row} with the same scores but ends the "
+                    f"episode as {ending!r}, where row {f_row} says {s_ending!r}; the first one (row {f_row}) "
+                    "was kept."
                 )
             else:
                 message = (
