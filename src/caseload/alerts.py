@@ -184,7 +184,7 @@ class AlertConfig:
             raise ValueError("need 0 < at_risk_probability <= off_track_probability <= 1")
 
 
-_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas 3's str
 
 
 def fmt(value: float | None, decimals: int = 1) -> str:
@@ -212,11 +212,16 @@ def _nums(values: Any, decimals: int = 1) -> pa.Array:
 
 def num(values: Any, decimals: int = 1) -> pd.Series:
     """``fmt`` for a whole array at once, as a string Series."""
-    return pd.Series(_nums(values, decimals), dtype=_STR)
+    return pd.Series(_nums(values, decimals), dtype=TEXT_DTYPE)
 
 
 def _texts(values: Any) -> pa.Array:
     return pa.array(np.asarray(values, dtype=object), pa.string())
+
+
+def _score_at_session(m: Measure, score: np.ndarray, session: np.ndarray) -> tuple[str | pa.Array, ...]:
+    """The opening of an outcome message, per alert: '<measure> <score> at session <t>'."""
+    return (f"{m.code} ", _nums(score, m.decimals), " at session ", _nums(session, 0))
 
 
 def _join(*parts: str | pa.Array) -> list[str]:
@@ -711,10 +716,7 @@ def _poor_odds(
             "",
         )
         return _join(
-            f"{m.code} ",
-            _nums(latest[i], d),
-            " at session ",
-            _nums(t[i], 0),
+            *_score_at_session(m, latest[i], t[i]),
             " (intake ",
             _nums(first[i], d),
             ", ",
@@ -775,10 +777,7 @@ def _below_expected(
             "expected band from Caseload's default model",
         )
         return _join(
-            f"{m.code} ",
-            _nums(latest[i], d),
-            " at session ",
-            _nums(t[i], 0),
+            *_score_at_session(m, latest[i], t[i]),
             f" is {where} the range {100 - pct}% of similar clients had reached (",
             _nums(lo[i], d),
             "–",

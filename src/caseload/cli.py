@@ -123,10 +123,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     # The importer does no linear algebra: numpy's OpenBLAS would start a thread per core at import that
     # spins for a while beside DuckDB's and pyarrow's threads (~0.1 s CPU on a 1M-row import).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from caseload.ingest.read import read_ahead
+    from caseload.ingest.read import ReadAhead
 
     # The first file is read and parsed on another thread while DuckDB is imported and the store opened.
-    ahead = read_ahead(Path(args.files[0]), sheet=args.sheet) if args.files else None
+    ahead = ReadAhead(Path(args.files[0]), sheet=args.sheet) if args.files else None
     from caseload.ingest import ImportError_, import_file
 
     registry = _registry(args)

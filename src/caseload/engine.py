@@ -61,6 +61,7 @@ import pyarrow as pa
 from caseload import store, summaries
 from caseload.access import Viewer
 from caseload.alerts import (
+    TEXT_DTYPE,
     AlertBatch,
     AlertConfig,
     alliance_rules,
@@ -393,10 +394,12 @@ _EPISODE_FIELDS = {
     "age_group_source": "age_group_source",
     "days_since_last": "days_since_last",
 }
-_OVERVIEW_EPISODE_COLUMNS = (
-    _RULE_EPISODE_COLUMNS + ", episode, episode_label, episode_id, episode_source, active, ending, ended_on,"
-    " closed_by, clinician_id, age_group_source, days_since_last"
-)
+_OVERVIEW_EPISODE_COLUMNS = ", ".join(
+    [
+        _RULE_EPISODE_COLUMNS,
+        *(c for c in dict.fromkeys(_EPISODE_FIELDS.values()) if c not in {"min_sn", "age_group"}),
+    ]
+)  # what the rules read and what the outcome rows take (min_sn and age_group are among the former)
 
 
 def _episodes_and_outcome(
@@ -420,7 +423,6 @@ def _episodes_and_outcome(
     return episodes, outcome
 
 
-_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas 3's str, what .df() gives for text
 _NULLABLE_INTS = {
     pa.int8(): "Int8",
     pa.int16(): "Int16",
@@ -442,10 +444,7 @@ def frame_of(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None 
     for name, col in zip(table.column_names, table.columns, strict=True):
         kind = col.type
         if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-            if col.null_count == n:  # as .df(): a text column of NULLs only (or of no rows) is object
-                columns[name] = np.full(n, None, dtype=object)
-            else:
-                columns[name] = pd.array(col.cast(pa.large_string()), dtype=_STR)
+            columns[name] = _text_column(col)
         elif kind in _NULLABLE_INTS:
             columns[name] = (
                 col.to_numpy() if not col.null_count else pd.array(col, dtype=_NULLABLE_INTS[kind])
@@ -472,17 +471,20 @@ def frame_of(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None 
 SUMMARY_NAMES = ("episodes", "courses", "losses")
 
 
-def _summary_sqls(q: _Queries, splits_sql: str) -> tuple[str, ...]:
-    return (splits_sql, q.episode_core(), q.courses())
+def _summary_sqls(q: _Queries) -> dict[str, str]:
+    """The SQL of the summaries kept per client (sudden losses are found in Python from the courses)."""
+    return {"episodes": q.episode_core(), "courses": q.courses()}
 
 
 def _summary_key(registry: dict[str, Measure], config: AlertConfig, rules: EpisodeRules) -> str:
     """The summaries' cache key: their SQL on a placeholder source, which holds every rule and parameter."""
     source = "(select * from ratings where client_id in __clients__)"
     q = _Queries(source, "__splits__", registry, config)
-    sqls = _summary_sqls(q, split_points_sql(source, rules, store_tables=True))
+    splits = split_points_sql(source, rules, store_tables=True)
     # The sudden losses are found in Python: every measure and alert setting is part of the key as well.
-    return summaries.query_key(*sqls, repr(sorted(registry.items())), repr(config))
+    return summaries.query_key(
+        splits, *_summary_sqls(q).values(), repr(sorted(registry.items())), repr(config)
+    )
 
 
 def _fill_summaries(
@@ -501,8 +503,7 @@ def _fill_summaries(
     splits = f"_splits_{uuid.uuid4().hex[:12]}"
     con.execute(f"create temp table {splits} as {split_points_sql(source, rules, store_tables=True)}")
     q = _Queries(source, splits, registry, config, small_numbers)
-    _, *sqls = _summary_sqls(q, "")
-    for name, sql in zip(("episodes", "courses"), sqls, strict=True):
+    for name, sql in _summary_sqls(q).items():
         target = tables[name]
         con.execute(f"create table {target} as {sql}" if create else f"insert into {target} by name {sql}")
     con.execute(f"drop table {splits}")
@@ -927,12 +928,16 @@ def _assemble(
 
 
 def _text_column(values: Any) -> Any:
-    """Texts (None where missing) as the str column pandas would make of them, through Arrow: two to three
-    times faster than pandas' own inference on 50,000 values. All missing stays object, as pandas leaves it."""
-    texts = pa.array(values, pa.large_string(), from_pandas=True)
+    """Texts (None where missing; Python values or an Arrow column) as the str column pandas would make of
+    them, through Arrow: two to three times faster than pandas' own inference on 50,000 values. All missing
+    (or none at all) stays object, as pandas and ``.df()`` leave it."""
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        texts = values.cast(pa.large_string())
+    else:
+        texts = pa.array(values, pa.large_string(), from_pandas=True)
     if texts.null_count == len(texts):
-        return np.asarray(values, dtype=object)
-    return pd.array(texts, dtype=_STR)
+        return np.full(len(texts), None, dtype=object)
+    return pd.array(texts, dtype=TEXT_DTYPE)
 
 
 def _row_alerts(rows: pd.DataFrame, registry: dict[str, Measure], config: AlertConfig) -> list[AlertBatch]:

@@ -58,14 +58,12 @@ def query_key(*sql: str) -> str:
     return hashlib.sha256("\x00".join(sql).encode()).hexdigest()
 
 
-def refreshed(
-    con: duckdb.DuckDBPyConnection, names: tuple[str, ...], key: str, fill: Filler
-) -> dict[str, int]:
-    """Bring the cached summaries up to date with the store; return what was recomputed.
+def refreshed(con: duckdb.DuckDBPyConnection, names: tuple[str, ...], key: str, fill: Filler) -> None:
+    """Bring the cached summaries up to date with the store.
 
     Fingerprints and recomputed summaries come from one transaction, so they describe the same snapshot
     even while an import commits. Call under ``lock()`` and read the tables (``table(name)``) before
-    releasing it. Returns {'clients': clients recomputed, 'full': 1 if everything was rebuilt}.
+    releasing it.
     """
     meta, fps = f"{CACHE_DB}.summary_meta", f"{CACHE_DB}.client_fingerprints"
     con.execute(f"create table if not exists {meta} (key varchar)")
@@ -108,7 +106,6 @@ def refreshed(
     finally:
         for t in (current, dirty):
             con.execute(f"drop table if exists {t}")
-    return {"clients": int(changed), "full": int(full)}
 
 
 def table(name: str) -> str:

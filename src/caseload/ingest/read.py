@@ -113,11 +113,6 @@ class ReadAhead:
         return done
 
 
-def read_ahead(source: Path | str, sheet: str | None = None, file_name: str | None = None) -> ReadAhead:
-    """Start reading a file on another thread; see ReadAhead."""
-    return ReadAhead(source, sheet, file_name)
-
-
 def file_kind(data: bytes, file_name: str) -> str:
     """'csv', 'xlsx', 'ods' or 'xls', decided by the content first and the file name second."""
     name = file_name.lower()
