@@ -33,6 +33,32 @@ print(json.dumps([exit_code, report["rows_read"], report["rows_imported"], "pand
     assert not pandas_loaded
 
 
+def test_the_command_line_starts_reading_the_file_before_it_loads_duckdb_or_pyarrow(tmp_path):
+    """The read-ahead thread exists to parse while DuckDB loads: the argument parser or the thread's own
+    module pulling DuckDB (or pyarrow) in before the thread starts would silently undo that."""
+    csv = tmp_path / "ratings.csv"
+    _small_export(csv, range(0, 3))
+    code = f"""
+import contextlib, io, json, sys, threading
+seen = {{}}
+start = threading.Thread.start
+def recording_start(self):
+    if self.name == "caseload-read-ahead":
+        seen.update(duckdb="duckdb" in sys.modules, pyarrow="pyarrow" in sys.modules)
+    start(self)
+threading.Thread.start = recording_start
+from caseload.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    exit_code = main(["import", "--db", {str(tmp_path / "store.duckdb")!r}, "--json", {str(csv)!r}])
+print(json.dumps([exit_code, seen]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    exit_code, seen = __import__("json").loads(done.stdout.splitlines()[-1])
+    assert exit_code == 0
+    assert seen == {"duckdb": False, "pyarrow": False}
+
+
 def _small_export(path, clients: range) -> None:
     rows = ["client,date,measure,q1,q2,q3,q4,total"] + [
         f"C{c:03d},2025-02-1{s},ORS,2.5,3.0,4.5,5.0,15.0" for c in clients for s in range(3)

@@ -20,13 +20,11 @@ import duckdb
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from caseload.signin_limits import IDLE_MINUTES, MAX_HOURS, ROLES
 from caseload.store import get_setting, now_utc, transaction
 
-ROLES = ("admin", "supervisor", "clinician")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256  # hashing a megabyte of "password" would be a cheap denial of service
-IDLE_MINUTES = 30
-MAX_HOURS = 12
 TOUCH_SECONDS = 60  # last_seen is written at most this often per session
 FAILED_LIMIT = 5  # failed sign-ins per user within FAILED_WINDOW before further tries are refused
 FAILED_WINDOW = timedelta(minutes=15)

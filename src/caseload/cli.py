@@ -123,7 +123,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     # The importer does no linear algebra: numpy's OpenBLAS would start a thread per core at import that
     # spins for a while beside DuckDB's and pyarrow's threads (~0.1 s CPU on a 1M-row import).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from caseload.ingest.read import ReadAhead
+    from caseload.ingest.ahead import ReadAhead
 
     # The first file is read and parsed on another thread while DuckDB is imported and the store opened.
     ahead = ReadAhead(Path(args.files[0]), sheet=args.sheet) if args.files else None

@@ -212,7 +212,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def add_team_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Register the team subcommands on the ``caseload`` parser."""
-    from caseload.auth import IDLE_MINUTES, MAX_HOURS, ROLES
+    from caseload.signin_limits import IDLE_MINUTES, MAX_HOURS, ROLES
 
     p = sub.add_parser("user", help="users for sign-in (adding the first turns sign-in on)")
     users = p.add_subparsers(dest="action", required=True)

@@ -5,7 +5,7 @@ The API the CLI, the Import page and the sample loader use:
 ``rejected_rows_csv``, ``ImportReport``, ``RowError`` and ``ImportError_``.
 
 The names are loaded on first use (PEP 562), so ``caseload.ingest.read`` can start parsing a file
-before DuckDB is imported (see ``read.ReadAhead``).
+before DuckDB is imported (see ``ahead.ReadAhead``).
 """
 
 from __future__ import annotations

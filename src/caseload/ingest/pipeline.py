@@ -27,9 +27,10 @@ from caseload import audit
 from caseload.access import LOCAL_USER
 from caseload.backup import backup_store
 from caseload.ingest import arrays, load
+from caseload.ingest.ahead import ReadAhead
 from caseload.ingest.layouts import ROLE_KEYS, Header, Recognition, find_header, recognise, referenced_columns
 from caseload.ingest.privacy import SQL_EMAIL, SQL_IP, SQL_PHONE, Finding, header_kind, mask, refusal_message
-from caseload.ingest.read import SPREADSHEET_KINDS, Grid, ReadAhead, read_grids, source_bytes
+from caseload.ingest.read import SPREADSHEET_KINDS, Grid, read_grids, source_bytes
 from caseload.ingest.report import INFO_REASONS, ImportError_, ImportReport, RowError
 from caseload.ingest.validate import (
     BLANK_CHARS,

@@ -14,7 +14,6 @@ import io
 import math
 import re
 import struct
-import threading
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -77,40 +76,6 @@ def source_bytes(source: Path | str | bytes, file_name: str | None) -> tuple[byt
         raise ImportError_(f"{path}: is a folder, not a file") from None
     except OSError as exc:
         raise ImportError_(f"{path}: cannot be read ({exc.strerror})") from None
-
-
-class ReadAhead:
-    """A file read and parsed into grids on another thread, started before the importer's other modules
-    (DuckDB above all, ~0.2 s with opening the store) are loaded: pyarrow parses while Python imports.
-
-    ``result()`` hands over what the thread read, once, and raises what reading it raised.
-    """
-
-    def __init__(self, source: Path | str, sheet: str | None = None, file_name: str | None = None) -> None:
-        self.source, self.sheet, self.file_name = source, sheet, file_name
-        self._done: tuple[bytes, str, list[Grid]] | None = None
-        self._error: BaseException | None = None
-        # A daemon thread: a command that fails before it imports (a locked store) does not wait for it.
-        self._thread = threading.Thread(target=self._read, name="caseload-read-ahead", daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            data, name = source_bytes(self.source, self.file_name)
-            self._done = (data, name, read_grids(data, name, self.sheet))
-        except BaseException as exc:  # handed to the caller of result(), as if it had read the file itself
-            self._error = exc
-
-    def result(self) -> tuple[bytes, str, list[Grid]]:
-        """The file's bytes, its name and its grids (or the ImportError_ reading raised)."""
-        self._thread.join()
-        error, done = self._error, self._done
-        self._error = self._done = None
-        if error is not None:
-            raise error
-        if done is None:
-            raise RuntimeError("ReadAhead.result() was already called")
-        return done
 
 
 def file_kind(data: bytes, file_name: str) -> str:
