@@ -215,3 +215,31 @@ def test_check_store_reads_every_table(filled):
     counts = backup.check_store(filled)
     assert counts["ratings"] == len(TWO_CLINICIANS)
     assert {"users", "audit_log", "imports", "meta"} <= set(counts)
+
+
+def test_the_first_import_into_a_new_store_takes_no_backup_but_every_later_one_does(tmp_path):
+    """A brand-new store holds nothing to lose or to check for damage; once it holds anything, even only
+    a user or a setting, each import is backed up first."""
+    from caseload.ingest import import_file
+    from caseload.measures import load_measures
+
+    def export(client: str) -> bytes:
+        return f"client,date,measure,total\n{client},2026-01-05,ORS,20\n".encode()
+
+    db = tmp_path / "store.duckdb"
+    con = store.connect(db)
+    assert backup.holds_nothing(con)
+    import_file(con, export("C1"), file_name="a.csv", registry=load_measures())
+    assert backup.list_backups(db) == []
+    assert not backup.holds_nothing(con)
+    import_file(con, export("C2"), file_name="b.csv", registry=load_measures())
+    assert [b.reason for b in backup.list_backups(db)] == ["import"]
+    con.close()
+
+    other = tmp_path / "settings_only.duckdb"
+    con = store.connect(other)
+    store.set_setting(con, "episodes.gap_days", "90")
+    assert not backup.holds_nothing(con)
+    import_file(con, export("C1"), file_name="a.csv", registry=load_measures())
+    assert [b.reason for b in backup.list_backups(other)] == ["import"]
+    con.close()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 from caseload import audit
 from caseload.access import LOCAL_USER
-from caseload.backup import backup_store
+from caseload.backup import backup_store, holds_nothing
 from caseload.ingest import arrays, load
 from caseload.ingest.ahead import ReadAhead
 from caseload.ingest.layouts import ROLE_KEYS, Header, Recognition, find_header, recognise, referenced_columns
@@ -837,7 +837,8 @@ def _import_direct(job: _Job, report: ImportReport) -> ImportReport | None:
     """
     con, plan = job.con, job.plans[0]
     job.step(0.6, "backing up the store")
-    backup_store(con, "import")
+    if not holds_nothing(con):  # a brand-new store has nothing to lose
+        backup_store(con, "import")
     job.backed_up = True
     job.step(0.7, "storing")
     try:
@@ -1006,7 +1007,7 @@ def _import_checked(job: _Job, report: ImportReport, candidates_sql: str, one_pe
             f"{report.file} was stored. Fix the rows listed below, or import without --strict.",
             keep_errors=True,
         )
-    if not job.backed_up:
+    if not job.backed_up and not holds_nothing(con):
         step(0.75, "backing up the store")
         backup_store(con, "import")
     step(0.8, "storing")
