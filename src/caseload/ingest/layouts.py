@@ -203,6 +203,17 @@ QUALTRICS_NOT_CLIENT = {
     "recipientfirstname",
     "recipientlastname",
 }
+# Qualtrics metadata columns whose question-text row repeats the name with spaces ('Start Date').
+QUALTRICS_METADATA = {
+    "startdate",
+    "enddate",
+    "recordeddate",
+    "ipaddress",
+    "responseid",
+    "progress",
+    "finished",
+}
+QUALTRICS_CLIENT_REFERENCE = {"externalreference", "externaldatareference"}
 TOTAL_WORDS = ("total", "score", "sum", "summe", "gesamt", "raw", "wert", "value", "sumscore", "totalscore")
 ITEM_WORDS = ("q", "item", "question", "frage", "i")
 DATE_WORDS = ("date", "datum", "sessiondate", "day")
@@ -453,6 +464,17 @@ def header_from_index(rows: list[tuple[int, list[str]]], best_i: int, registry: 
             if offset == 2:
                 descriptions = [c.strip() for c in following[0][1]]
             break
+    else:
+        # Without the ImportId row (deleted in Excel, or an older export) the question-text row still
+        # spells out the metadata names ('Start Date' under StartDate): a header row, not data.
+        nxt = following[0][1] if following else []
+        spelled = sum(
+            1
+            for name, cell in zip(names, nxt, strict=False)
+            if norm(name) in QUALTRICS_METADATA and norm(cell) == norm(name)
+        )
+        if spelled >= 2:
+            kind, skip_after, descriptions = "qualtrics", 1, [c.strip() for c in nxt]
     # Two-level header: a group row right above naming measures ('ORS' over its item columns).
     if best_i > 0:
         prev_line, prev = rows[best_i - 1]
@@ -532,6 +554,12 @@ def recognise(
                 client = n
                 notes.append(f"client code taken from {n!r} ({d})")
                 break
+    if not client:
+        # Qualtrics carries a contact's pseudonymous code in ExternalReference (the 'External Data
+        # Reference' of a contact list); only a filled one is a client column (formats-and-norms 1.9).
+        client = next((n for n in names if norm(n) in QUALTRICS_CLIENT_REFERENCE and column_values(n)), None)
+        if client:
+            notes.append(f"client code taken from {client!r} (the survey's external reference)")
     if client:
         mapping["client_id"] = client
         used.add(client)
@@ -689,7 +717,10 @@ def recognise(
     elif not has_session:
         notes.append("no session number: sessions are numbered by date within each client")
     if header.kind == "qualtrics":
-        notes.append("Qualtrics export: 3 header rows (names, question text, import ids) skipped")
+        if header.skip_after == 2:
+            notes.append("Qualtrics export: 3 header rows (names, question text, import ids) skipped")
+        else:
+            notes.append("Qualtrics export: 2 header rows (names, question text) skipped")
     return Recognition(mapping=mapping, layout=layout, header=header, problems=problems, notes=notes)
 
 

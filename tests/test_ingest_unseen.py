@@ -1,0 +1,151 @@
+"""Exports in the styles of the examples that the examples do not show: every row stored or reported.
+
+Each file is written here (small, synthetic, invented codes); nothing is copied from ../shared/data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+
+from caseload.ingest import import_file
+from caseload.store import ratings
+
+TODAY = date(2026, 6, 1)
+
+
+def _import(con, registry, data: str | bytes, name: str = "export.csv", **kw):
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    report = import_file(con, raw, file_name=name, registry=registry, today=TODAY, **kw)
+    assert report.rows_read == report.rows_imported + report.rows_duplicate + report.rows_rejected
+    return report
+
+
+def _csv(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
+
+
+def _stored(con) -> list[tuple]:
+    """(client, measure, session, date, total) of every stored rating, sorted."""
+    rows = con.execute(
+        "select client_id, measure, session_number, strftime(session_date, '%Y-%m-%d'), total "
+        "from ratings order by all"
+    ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+# ----------------------------------------------------------------------------- Qualtrics
+
+QUALTRICS_META = [
+    "StartDate",
+    "EndDate",
+    "Status",
+    "IPAddress",
+    "Progress",
+    "Duration (in seconds)",
+    "Finished",
+    "RecordedDate",
+    "ResponseId",
+    "RecipientLastName",
+    "RecipientFirstName",
+    "RecipientEmail",
+    "ExternalReference",
+    "LocationLatitude",
+    "LocationLongitude",
+    "DistributionChannel",
+    "UserLanguage",
+]
+QUALTRICS_TEXT = [
+    "Start Date",
+    "End Date",
+    "Response Type",
+    "IP Address",
+    "Progress",
+    "Duration (in seconds)",
+    "Finished",
+    "Recorded Date",
+    "Response ID",
+    "Recipient Last Name",
+    "Recipient First Name",
+    "Recipient Email",
+    "External Data Reference",
+    "Location Latitude",
+    "Location Longitude",
+    "Distribution Channel",
+    "User Language",
+]
+GAD7_QS = [f"Q5_{k}" for k in range(1, 8)]
+
+
+def _qualtrics_gad7(import_id_row: bool) -> str:
+    """A Qualtrics GAD-7 survey sent to a contact list: the client code is the contact's external reference."""
+
+    def response(day: str, rid: str, ref: str, progress: str, answers: list[str]) -> list[str]:
+        stamp = f"2026-01-{day} 10:05:01"
+        return [
+            stamp,
+            stamp,
+            "0",
+            "",
+            progress,
+            "300",
+            "1",
+            stamp,
+            rid,
+            "",
+            "",
+            "",
+            ref,
+            "",
+            "",
+            "email",
+            "EN",
+        ]
+
+    rows = [
+        QUALTRICS_META + GAD7_QS,
+        QUALTRICS_TEXT + [f"Over the last 2 weeks ... - item {k}" for k in range(1, 8)],
+    ]
+    if import_id_row:
+        rows.append(
+            [json.dumps({"ImportId": m.lower()}) for m in QUALTRICS_META]
+            + [json.dumps({"ImportId": f"QID5_{k}"}) for k in range(1, 8)]
+        )
+    answers = [["1", "2", "1", "0", "3", "2", "1"], ["0", "0", "1", "0", "1", "2", "1"], ["2"] + [""] * 6]
+    for (day, rid, ref, progress), a in zip(
+        [
+            ("05", "R_1a", "EXT-0107", "100"),
+            ("12", "R_1b", "EXT-0107", "100"),
+            ("13", "R_2a", "EXT-0219", "14"),
+        ],
+        answers,
+        strict=True,
+    ):
+        rows.append(response(day, rid, ref, progress, a) + a)
+    return _csv(rows)
+
+
+def test_a_qualtrics_contact_list_survey_takes_the_client_code_from_the_external_reference(con, registry):
+    report = _import(con, registry, _qualtrics_gad7(import_id_row=True), "qualtrics_gad7.csv")
+    assert (report.rows_read, report.rows_imported, report.rows_rejected) == (3, 2, 1)
+    assert _stored(con) == [
+        ("EXT-0107", "GAD7", 1, "2026-01-05", 10.0),
+        ("EXT-0107", "GAD7", 2, "2026-01-12", 5.0),
+    ]
+    (err,) = report.errors
+    assert (err.row, err.line, err.column, err.reason) == (3, 6, "Q5_2", "partial_items")
+    assert "ResponseId" not in set(ratings(con).client_id)
+
+
+def test_a_qualtrics_export_whose_import_id_row_was_deleted_reads_the_question_row_as_header(con, registry):
+    report = _import(con, registry, _qualtrics_gad7(import_id_row=False), "qualtrics_gad7_2rows.csv")
+    # The question-text row ('Recipient Last Name' under RecipientLastName) is no data row: it neither
+    # makes the file look as if it held names nor becomes a rejected row.
+    assert not report.refused, report.refused_reason
+    assert (report.rows_read, report.rows_imported, report.rows_rejected) == (3, 2, 1)
+    assert [e.line for e in report.errors] == [5]
+    assert len(ratings(con)) == 2
