@@ -149,3 +149,62 @@ def test_a_qualtrics_export_whose_import_id_row_was_deleted_reads_the_question_r
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (3, 2, 1)
     assert [e.line for e in report.errors] == [5]
     assert len(ratings(con)) == 2
+
+
+# ----------------------------------------------------------------------------- identifiers
+
+# Identifier headers as practices spell them, none of them exactly a word of the built-in list.
+IDENTIFIER_HEADERS = {
+    "Name des Klienten": "Lena Beispiel",
+    "Vor- und Nachname": "Lena Beispiel",
+    "Date of Birth (dd/mm/yyyy)": "03/04/1985",
+    "Geburtstag": "03.04.1985",
+    "Mobile Number": "0151 2345678",
+    "Patient e-mail": "lena@example.org",
+    "Address line 1": "Musterweg 12",
+    "Krankenversicherungsnummer": "A123456789",
+}
+
+
+def _store_text(db) -> str:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        parts = []
+        for table, column in con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where data_type in ('VARCHAR', 'VARCHAR[]')"
+        ).fetchall():
+            parts += [str(r[0]) for r in con.execute(f'select "{column}" from "{table}"').fetchall()]
+    finally:
+        con.close()
+    return "\n".join(parts)
+
+
+def test_identifier_columns_spelled_in_other_words_are_refused_and_dropped_on_request(tmp_path, capsys):
+    from caseload.cli import main
+
+    header = ["Klient-Code", "Sitzung", "Datum", "ORS", "SRS", *IDENTIFIER_HEADERS]
+    lines = [header]
+    for k, (day, ors, srs) in enumerate([("05.01.2026", "18,4", "36"), ("12.01.2026", "21,0", "37,5")], 1):
+        lines.append(["K-301", str(k), day, ors, srs, *IDENTIFIER_HEADERS.values()])
+    export = tmp_path / "praxis_mit_namen.csv"
+    export.write_bytes("".join(";".join(cells) + "\r\n" for cells in lines).encode("cp1252"))
+    db = tmp_path / "store.duckdb"
+
+    assert main(["import", "--db", str(db), "--json", str(export)]) == 1
+    refused_out = capsys.readouterr().out
+    (report,) = json.loads(refused_out)
+    assert report["refused"]
+    for column in IDENTIFIER_HEADERS:
+        assert repr(column) in report["refused_reason"], column
+
+    assert main(["import", "--db", str(db), "--json", "--drop-identifiers", str(export)]) == 0
+    dropped_out = capsys.readouterr().out
+    (report,) = json.loads(dropped_out)
+    assert (report["rows_read"], report["rows_imported"], report["records_added"]) == (2, 2, 4)
+    assert set(report["dropped_columns"]) == set(IDENTIFIER_HEADERS)
+    text = refused_out + dropped_out + _store_text(db)
+    for value in ("Lena", "Beispiel", "1985", "0151", "lena@", "Musterweg", "A123456789"):
+        assert value not in text, value

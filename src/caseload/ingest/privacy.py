@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from caseload.ingest.layouts import norm
+from caseload.ingest.layouts import norm, tokens
 
 HEADER_KINDS: dict[str, tuple[str, ...]] = {
     "name": (
@@ -152,6 +152,68 @@ class Finding:
         return text + ")"
 
 
+# Header words, for headers that say the same in more words ('Name des Klienten', 'Mobile Number',
+# 'Date of Birth (dd/mm/yyyy)'): a word naming the identifier plus only words saying whose it is or how
+# it is written. A word outside these lists ('Therapist name', 'Measure name') keeps a header unflagged.
+_WHOSE = frozenset(
+    "client clients klient klienten klientin patient patienten patientin participant teilnehmer teilnehmerin "
+    "person recipient guardian parent parents mother father eltern mutter vater carer contact kontakt "
+    "emergency notfall notfallkontakt own".split()
+)
+_FILLER = frozenset(
+    "of the des der die s and und or oder in im no nr nummer number numbers address adresse addresses "
+    "home work private privat primary secondary main mobile day evening business office full first last "
+    "given family middle vor nach sur fore preferred legal maiden 1 2 3 dd mm yyyy yy tt jjjj mmm".split()
+)
+_KIND_WORDS: dict[str, frozenset[str]] = {
+    "name": frozenset(
+        "name names namen vorname nachname vornamen nachnamen surname forename firstname lastname "
+        "givenname familyname familienname klientenname patientenname fullname".split()
+    ),
+    "email": frozenset("email mail emailaddress emailadresse mailadresse".split()),
+    "phone": frozenset(
+        "phone telephone tel telefon mobile mobil handy cell cellphone mobilephone phonenumber telefonnummer "
+        "handynummer mobilnummer telefonnr telnr fax".split()
+    ),
+    "date_of_birth": frozenset("dob birthdate birthday geburtsdatum geburtstag gebdatum geboren".split()),
+    "address": frozenset(
+        "address streetaddress street postcode postalcode zip zipcode adresse strasse anschrift plz "
+        "postleitzahl hausnummer wohnadresse".split()
+    ),
+    "national_id": frozenset(
+        "ssn nhsnumber nino nationalid medicarenumber medicare medicaid insurancenumber versichertennummer "
+        "versicherungsnummer krankenversicherungsnummer kvnr svnr sozialversicherungsnummer passport mrn".split()
+    ),
+}
+# Phrases of several words that name an identifier on their own ('date of birth', 'e mail', 'address line').
+_KIND_PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "date_of_birth": (("date", "of", "birth"), ("birth", "date"), ("geb", "datum")),
+    "email": (("e", "mail"),),
+    "address": (("address", "line"), ("street", "address"), ("postal", "code"), ("zip", "code")),
+    "national_id": (("insurance", "no"), ("insurance", "number"), ("social", "security"), ("health", "card")),
+}
+
+
+def _kind_by_words(name: str) -> str | None:
+    """The identifier kind a header names in several words, or None."""
+    words = [w for w in tokens(re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)) if w]
+    if not words:
+        return None
+    for kind, phrases in _KIND_PHRASES.items():
+        for phrase in phrases:
+            for i in range(len(words) - len(phrase) + 1):
+                if tuple(words[i : i + len(phrase)]) == phrase:
+                    rest = words[:i] + words[i + len(phrase) :]
+                    if all(w in _WHOSE or w in _FILLER for w in rest):
+                        return kind
+    for kind, kind_words in _KIND_WORDS.items():
+        if any(w in kind_words for w in words) and all(
+            w in kind_words or w in _WHOSE or w in _FILLER for w in words
+        ):
+            return kind
+    return None
+
+
 def header_kind(name: str) -> tuple[str, bool] | None:
     """(kind, blocking) when a header names an identifier column, else None."""
     n = norm(name)
@@ -163,7 +225,8 @@ def header_kind(name: str) -> tuple[str, bool] | None:
     for kind, words in DROP_KINDS.items():
         if n in words:
             return kind, False
-    return None
+    kind = _kind_by_words(str(name))
+    return (kind, True) if kind else None
 
 
 def mask(text: str | None) -> str | None:
