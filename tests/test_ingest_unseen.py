@@ -208,3 +208,52 @@ def test_identifier_columns_spelled_in_other_words_are_refused_and_dropped_on_re
     text = refused_out + dropped_out + _store_text(db)
     for value in ("Lena", "Beispiel", "1985", "0151", "lena@", "Musterweg", "A123456789"):
         assert value not in text, value
+
+
+# ----------------------------------------------------------------------------- REDCap
+
+
+def test_a_redcap_export_with_repeating_instruments_dates_each_rating_by_its_own_instrument(con, registry):
+    phq = [f"phq9_{k}" for k in range(1, 10)]
+    gad = [f"gad7_{k}" for k in range(1, 8)]
+    header = [
+        "record_id",
+        "redcap_repeat_instrument",
+        "redcap_repeat_instance",
+        "redcap_data_access_group",
+        "consent_date",
+        "reasons___1",
+        "reasons___2",
+        "registration_complete",
+        "phq9_date",
+        *phq,
+        "phq9_total",
+        "phq9_complete",
+        "gad7_date",
+        *gad,
+        "gad7_total",
+        "gad7_complete",
+    ]
+    blank_phq, blank_gad = [""] * 12, [""] * 10
+
+    def base(record: str, instrument: str, instance: str) -> list[str]:
+        return [record, instrument, instance, "site_a", "", "", "", ""]
+
+    rows = [
+        header,
+        ["4101", "", "", "site_a", "2026-01-02", "1", "0", "2", *blank_phq, *blank_gad],
+        [*base("4101", "phq9", "1"), "2026-01-05", *["1"] * 9, "9", "2", *blank_gad],
+        [*base("4101", "phq9", "2"), "2026-01-19", *["0", "1"] * 4, "0", "4", "2", *blank_gad],
+        [*base("4101", "gad7", "1"), *blank_phq, "2026-01-06", *["2"] * 7, "14", "2"],
+        [*base("4102", "gad7", "1"), *blank_phq, "2026-01-07", *["3"] * 7, "22", "2"],  # above 21
+    ]
+    report = _import(con, registry, _csv(rows), "redcap_repeating.csv")
+    assert (report.rows_read, report.rows_imported, report.rows_rejected) == (5, 3, 2)
+    assert _stored(con) == [
+        ("4101", "GAD7", 1, "2026-01-06", 14.0),
+        ("4101", "PHQ9", 1, "2026-01-05", 9.0),
+        ("4101", "PHQ9", 2, "2026-01-19", 4.0),
+    ]
+    by_row = {e.row: e for e in report.errors}
+    assert by_row[1].reason == "no_scores"  # the registration row holds no rating
+    assert (by_row[5].column, by_row[5].value, by_row[5].reason) == ("gad7_total", "22", "out_of_range")

@@ -702,6 +702,11 @@ def recognise(
             layout = "survey export (Qualtrics): one row per response"
         elif redcap_event:
             layout = "survey export (REDCap flat): one row per record and event"
+        for entry in entries:
+            own_date = _measure_date_column(names, used, entry["measure"], registry)
+            if own_date:  # a REDCap repeating instrument's own date field ('phq9_date')
+                entry["session_date"] = own_date
+                used.add(own_date)
         mapping["measures"] = entries
         if not entries:
             problems.append("no measure columns (items or totals of a known measure) were recognised")
@@ -806,6 +811,23 @@ def _side_by_side(
     for entry in entries.values():
         entry.setdefault("total", None)
     return [entries[c] for c in registry if c in entries]
+
+
+MEASURE_DATE_WORDS = ("date", "datum", "timestamp")
+
+
+def _measure_date_column(
+    names: list[str], used: set[str], code: str, registry: dict[str, Measure]
+) -> str | None:
+    """The column dating one measure ('phq9_date', 'Date GAD-7', 'phq9_timestamp'), or None."""
+    for n in names:
+        if n in used:
+            continue
+        words = tokens(n)
+        rest = [w for w in words if w not in MEASURE_DATE_WORDS]
+        if rest and len(rest) < len(words) and normalise_measure_name("".join(rest), registry) == code:
+            return n
+    return None
 
 
 def _skip_column(names: list[str], code: str, registry: dict[str, Measure]) -> str | None:
