@@ -10,6 +10,8 @@ import io
 import json
 from datetime import date
 
+import pytest
+
 from caseload.ingest import import_file
 from caseload.store import ratings
 
@@ -257,3 +259,21 @@ def test_a_redcap_export_with_repeating_instruments_dates_each_rating_by_its_own
     by_row = {e.row: e for e in report.errors}
     assert by_row[1].reason == "no_scores"  # the registration row holds no rating
     assert (by_row[5].column, by_row[5].value, by_row[5].reason) == ("gad7_total", "22", "out_of_range")
+
+
+# ----------------------------------------------------------------------------- dates
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="validate.DATE_FORMATS lacks Excel's d-mmm-yy / dd-mmm-yyyy display formats (fix belongs in validate.py)",
+)
+def test_dates_in_excels_day_month_name_year_format_are_read(con, registry):
+    text = "Client,Session Date,ORS\r\nM-1,5-Jan-26,18.5\r\nM-1,19-Jan-26,21.0\r\nM-2,02-Feb-2026,30\r\n"
+    report = _import(con, registry, text, "excel_dmmmyy.csv")
+    assert (report.rows_read, report.rows_imported, report.rows_rejected) == (3, 3, 0)
+    assert _stored(con) == [
+        ("M-1", "ORS", 1, "2026-01-05", 18.5),
+        ("M-1", "ORS", 2, "2026-01-19", 21.0),
+        ("M-2", "ORS", 1, "2026-02-02", 30.0),
+    ]
