@@ -337,3 +337,39 @@ def test_text_dates_typed_among_date_cells_are_read_in_their_own_format(con, reg
     report = _import(con, registry, _tracker(["06/01/2026", "13/01/2026"]), "tracker_text_dates.xlsx")
     assert [(e.row, e.column, e.value) for e in report.errors] == []
     assert ("3105", "ORS", 2, "2026-01-13", 14.5) in _stored(con)
+
+
+# Phone numbers as notes hold them; each is the only identifier in its row.
+PHONES_IN_NOTES = [
+    "Rückruf unter +49 30 1234567",
+    "mobil 01512345678",
+    "Praxis (030) 1234567",
+    "Handy 0170/1234567",
+    "über Mutter +49 (0)30 7654321",
+    "AT: +43 1 5123456",
+]
+
+
+def test_phone_numbers_in_notes_in_every_usual_spelling_are_found_and_masked(con, registry):
+    rows = [["Klient", "Sitzung", "Datum", "ORS", "Notiz"]]
+    rows += [["K-9", str(k), f"{k + 4:02d}.01.2026", "20", note] for k, note in enumerate(PHONES_IN_NOTES, 1)]
+    rows.append(["K-9", "9", "20.01.2026", "21", "ORS 18,5 -> 21; Termine 12.01., 19.01.; SRS 36/40"])
+    text = "".join(";".join(r) + "\n" for r in rows)
+
+    refused = _import(con, registry, text, "notizen.csv")
+    assert refused.refused
+    (finding,) = refused.identifier_columns
+    assert (finding["column"], finding["kind"]) == ("Notiz", "phone_in_text")
+    assert finding["rows"] == list(range(1, len(PHONES_IN_NOTES) + 1))  # the score note is no phone
+
+    kept = _import(con, registry, text, "notizen.csv", drop_identifiers=True)
+    assert (kept.rows_imported, kept.dropped_columns) == (len(PHONES_IN_NOTES) + 1, ["Notiz"])
+    assert "1234567" not in json.dumps(kept.to_dict()) + json.dumps(refused.to_dict())
+
+
+def test_masking_removes_every_phone_spelling_the_scan_finds():
+    from caseload.ingest.privacy import mask
+
+    for note in PHONES_IN_NOTES:
+        masked = mask(note)
+        assert "[phone number removed]" in masked and not any(ch.isdigit() for ch in masked), masked

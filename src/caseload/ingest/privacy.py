@@ -116,17 +116,28 @@ KIND_LABELS = {
     "location": "location coordinates",
 }
 
+# Numbers written with the trunk prefix or area code set apart, as in Germany and Austria: '+49 (0)30
+# 1234567', '0049 30 1234567', '(030) 1234567', '030/1234567'. Written so Python and RE2 read them alike.
+_TRUNK_FORMS = (
+    r"\+\d{1,3}\s?\(0\)\s?\d{1,5}[\s/-]?\d{3,8}",
+    r"00\d{2,3}[\s-]\d{1,5}[\s-]\d{3,8}",
+    r"\(0\d{2,5}\)\s?\d{4,8}",
+    r"0\d{2,5}\s?/\s?\d{4,8}",
+)
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 PHONE_RE = re.compile(
     r"(?<![\w.,/:-])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{2,5}\)[\s.\-]?)?\d{3,5}(?:[\s\-]\d{3,8}|\.\d{3,4}\.\d{2,4})(?:[\s\-]\d{2,4})?"
     r"(?![\w/:-]|[.,]\d)"
     r"|(?<![\w.,/:-])\+\d[\d\s]{8,16}\d(?![\w/:-]|[.,]\d)|(?<![\w.,/:-])0\d{9,11}(?![\w/:-]|[.,]\d)"
+    r"|(?<![\w.,/:-])" + r"(?:" + r"|".join(_TRUNK_FORMS) + r")(?![\w/:-]|[.,]\d)"
 )
 IPV4_RE = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 # SQL (RE2) versions used to scan whole columns inside DuckDB.
 SQL_EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
 SQL_PHONE = (
-    r"(^|[^\w.,/:-])(\+\d{1,3}[ .-]?)?(\(\d{2,5}\)[ .-]?)?\d{3,5}([ -]\d{3,8}|\.\d{3,4}\.\d{2,4})([ -]\d{2,4})?"
+    r"(^|[^\w.,/:-])"
+    r"((\+\d{1,3}[ .-]?)?(\(\d{2,5}\)[ .-]?)?\d{3,5}([ -]\d{3,8}|\.\d{3,4}\.\d{2,4})([ -]\d{2,4})?"
+    r"|\+\d[\d\s]{8,16}\d|0\d{9,11}|" + r"|".join(_TRUNK_FORMS) + r")"
     r"($|[^\w/:.,-]|[.,]($|\D))"
 )
 SQL_IP = r"^\s*(\d{1,3}\.){3}\d{1,3}\s*$"
