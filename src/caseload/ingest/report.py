@@ -22,6 +22,7 @@ REASONS = {
     "unknown_ending": "episode ending not recognised",
     "conflicting_duplicate": "same session twice with different scores",
     "conflict": "differs from the rating (or its ending) already stored",
+    "skipped_with_scores": "marked as skipped but holds a score",
     "no_scores": "no ratings in the row",
 }
 INFO_REASONS = {"no_scores"}

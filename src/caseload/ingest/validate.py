@@ -31,6 +31,8 @@ DATE_FORMATS: list[tuple[str, str, str]] = [
     ("%d/%m/%y", "dd/mm/yy", "dmy"),
     ("%m/%d/%y", "mm/dd/yy", "mdy"),
     ("%d-%m-%y", "dd-mm-yy", "dmy"),
+    ("%d-%b-%Y", "d-Mon-yyyy", "dmy"),  # Excel's d-mmm-yy display format, saved as CSV
+    ("%d-%b-%y", "d-Mon-yy", "dmy"),
     ("%d %b %Y", "d Mon yyyy", "dmy"),
     ("%d %B %Y", "d Month yyyy", "dmy"),
     ("%b %d, %Y", "Mon d, yyyy", "mdy"),
@@ -105,9 +107,18 @@ def choose_date_format(con: Any, values_sql: str, forced: str | None = None) -> 
         f"count(*) filter (where try_strptime(y, {q(f)}) between '1900-01-01' and '2199-12-31')"
         for f, _h, _o in cands
     )
+    # ISO dates are always read (date_expr), and a workbook's date cells arrive as ISO text: the other
+    # values choose the format, so text dates typed among date cells are not outvoted by the cells.
+    not_iso = "where substr(trim(x), 5, 1) <> '-'"
     counts = list(
-        con.execute(f"select {cols} from (select {stripped} as y from ({values_sql}))").fetchall()[0]
+        con.execute(f"select {cols} from (select {stripped} as y from ({values_sql}) {not_iso})").fetchall()[
+            0
+        ]
     )
+    if not any(counts):
+        counts = list(
+            con.execute(f"select {cols} from (select {stripped} as y from ({values_sql}))").fetchall()[0]
+        )
     best = max(counts) if counts else 0
     if best == 0:
         return None, warnings
@@ -354,6 +365,7 @@ def block_sql(
     l4 = f"""
         select *, {out_pos} as out_pos, ({item_sum}) as item_sum,
             case
+                when skipped and (n_given > 0 or total_raw is not null) then 'skipped_with_scores'
                 when skipped then 'skipped'
                 when n_given = 0 and total_raw is null then 'empty'
                 when client_id is null then 'missing_client_id'
@@ -442,6 +454,11 @@ def error_location(
         return b.rater, rec.get("rater_raw")
     if reason == "unknown_ending":
         return b.ending, rec.get("ending_raw")
+    if reason == "skipped_with_scores" and rec.get("total_raw") is None:  # items only: the first one given
+        raw = rec.get("item_raw") or []
+        given = next((k for k, v in enumerate(raw) if v is not None), None)
+        if given is not None and given < len(b.items):
+            return b.items[given], raw[given]
     if reason in ("non_numeric", "out_of_range", "partial_items") and err_item:
         raw = rec.get("item_raw") or []
         value = raw[err_item - 1] if err_item - 1 < len(raw) else None
@@ -483,6 +500,11 @@ def error_message(b: Block, reason: str, err_item: int, rec: dict[str, Any], dat
             "blank for a session that did not end the episode)."
         )
     assert m is not None
+    if reason == "skipped_with_scores":
+        return (
+            f"{code} is marked as skipped in column {b.skip!r}, yet {value!r} in {where} is a score; "
+            "the rating is not stored. Clear the skip flag or the score, then import again."
+        )
     if reason == "non_numeric":
         return f"{value!r} in {where} is not a number; a {code} score must be a number."
     if reason == "out_of_range":
