@@ -382,3 +382,28 @@ def test_a_score_under_a_skip_flag_is_reported_not_silently_dropped(con, registr
     assert "marked as skipped in column 'ORS_Skip'" in report.errors[0].message
     assert sorted((r[1], r[2]) for r in _stored(con)) == [("ORS", 2), ("SRS", 1)]
     assert report.rows_read == report.rows_imported + report.rows_duplicate + report.rows_rejected
+
+
+def test_a_fraction_among_whole_number_answers_is_rejected_and_a_ruler_score_is_not(con, registry):
+    """PHQ-9 items are answer choices 0-3: 1.5 is no answer, and summing it would store a total of 10
+    beside items adding up to 9.5. ORS marks are measured to a tenth, so 5.5 there is an ordinary score."""
+    phq = ",".join(f"phq9_{k}" for k in range(1, 10))
+    text = (
+        f"client,date,{phq}\r\n"
+        "P-1,2026-01-05,1,1,1.5,1,1,1,1,1,1\r\n"
+        "P-1,2026-01-12,1,1,2.0,1,1,1,1,1,1\r\n"  # a whole number written with a decimal: fine
+    )
+    report = _import(con, registry, text, "phq_fraction.csv")
+    assert [(e.row, e.measure, e.column, e.value, e.reason) for e in report.errors] == [
+        (1, "PHQ9", "phq9_3", "1.5", "not_whole")
+    ]
+    assert (
+        "not a whole number; PHQ9 items are answered with a whole number from 0 to 3"
+        in report.errors[0].message
+    )
+    assert _stored(con) == [("P-1", "PHQ9", 1, "2026-01-12", 10.0)]  # numbered among stored dates
+
+    ors = _import(
+        con, registry, "client,date,ORS1,ORS2,ORS3,ORS4\r\nO-1,2026-01-05,5.5,6.1,7,8\r\n", "ors.csv"
+    )
+    assert (ors.rows_imported, ors.errors) == (1, [])

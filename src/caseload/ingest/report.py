@@ -15,6 +15,7 @@ REASONS = {
     "invalid_session": "session number is not a whole number",
     "non_numeric": "text where a score belongs",
     "out_of_range": "score outside the measure's range",
+    "not_whole": "a fraction where the measure's items are whole numbers",
     "items_total_mismatch": "items and total disagree",
     "partial_items": "too many missing items",
     "unknown_measure": "measure not in the registry",

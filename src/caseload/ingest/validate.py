@@ -360,10 +360,19 @@ def block_sql(
     can_prorate = per_block(lambda x: "true" if x.measure.proration == "mean" else "false", known)
     max_missing = per_block(lambda x: str(x.measure.max_missing_items), known)
     out_pos = first(f"i{{k}} < {imin} or i{{k}} > {imax}")
+    # Items of a measure scored in whole numbers (decimals = 0: PHQ-9, GAD-7, CORE-10, OQ-45) are answer
+    # choices; 1.5 is no answer. Totals are not checked: another system may have prorated them.
+    whole_only = [x for x in known if x.measure.decimals == 0]
+    if not whole_only or n_max == 0:
+        whole_pos = "0"
+    elif len(whole_only) == len(known):
+        whole_pos = first("i{k} <> round(i{k})")
+    else:
+        whole_pos = f"(case when block in ({', '.join(str(x.index) for x in whole_only)}) then {first('i{k} <> round(i{k})')} else 0 end)"
     item_sum = " + ".join(f"coalesce(i{k}, 0)" for k in range(1, n_max + 1)) or "cast(null as double)"
     own_items = "".join(f", i{k}" for k in range(1, n_max + 1))
     l4 = f"""
-        select *, {out_pos} as out_pos, ({item_sum}) as item_sum,
+        select *, {out_pos} as out_pos, {whole_pos} as whole_pos, ({item_sum}) as item_sum,
             case
                 when skipped and (n_given > 0 or total_raw is not null) then 'skipped_with_scores'
                 when skipped then 'skipped'
@@ -375,6 +384,7 @@ def block_sql(
                 when date_val is null and session_val is null then 'missing_session'
                 when bad_pos > 0 then 'non_numeric'
                 when {out_pos} > 0 then 'out_of_range'
+                when {whole_pos} > 0 then 'not_whole'
                 when total_raw is not null and t is null then 'non_numeric'
                 when t < {t_min} or t > {t_max} then 'out_of_range'
                 when {n} > 0 and n_given = {n} and t is not null
@@ -412,7 +422,7 @@ def block_sql(
             {total_source} as total_source,
             {reason} as reason,
             (case {reason} when 'non_numeric' then bad_pos when 'out_of_range' then out_pos
-                         when 'partial_items' then miss_pos else 0 end) as err_item
+                         when 'not_whole' then whole_pos when 'partial_items' then miss_pos else 0 end) as err_item
         from ({l4})"""
 
 
@@ -459,7 +469,7 @@ def error_location(
         given = next((k for k, v in enumerate(raw) if v is not None), None)
         if given is not None and given < len(b.items):
             return b.items[given], raw[given]
-    if reason in ("non_numeric", "out_of_range", "partial_items") and err_item:
+    if reason in ("non_numeric", "out_of_range", "not_whole", "partial_items") and err_item:
         raw = rec.get("item_raw") or []
         value = raw[err_item - 1] if err_item - 1 < len(raw) else None
         return b.items[err_item - 1], value or ""
@@ -513,6 +523,13 @@ def error_message(b: Block, reason: str, err_item: int, rec: dict[str, Any], dat
             hi = m.item_max if m.item_max is not None else m.max
             return f"{value} in {where} is outside the {code} item range {lo:g}-{hi:g}."
         return f"{value} in {where} is outside the {code} total range {m.min:g}-{m.max:g}."
+    if reason == "not_whole":
+        lo = m.item_min if m.item_min is not None else m.min
+        hi = m.item_max if m.item_max is not None else m.max
+        return (
+            f"{value} in {where} is not a whole number; {code} items are answered with a whole number "
+            f"from {lo:g} to {hi:g}."
+        )
     if reason == "items_total_mismatch":
         total = rec.get("total_raw")
         item_sum = rec.get("item_sum")
