@@ -407,3 +407,24 @@ def test_a_fraction_among_whole_number_answers_is_rejected_and_a_ruler_score_is_
         con, registry, "client,date,ORS1,ORS2,ORS3,ORS4\r\nO-1,2026-01-05,5.5,6.1,7,8\r\n", "ors.csv"
     )
     assert (ors.rows_imported, ors.errors) == (1, [])
+
+
+def test_a_value_beyond_a_measures_items_in_shared_item_columns_is_reported(con, registry):
+    """A long file shares item1..item9 between PHQ-9 and GAD-7 rows: a GAD-7 row with item8 filled has
+    shifted items or the wrong measure name, and storing its first seven would hide that."""
+    items = ",".join(f"item{k}" for k in range(1, 10))
+    text = (
+        f"client,date,measure,{items}\r\n"
+        "A1,2026-01-05,PHQ9,1,1,1,1,1,1,1,1,1\r\n"
+        "A1,2026-01-05,GAD7,1,1,1,1,1,1,1,2,\r\n"
+        "A1,2026-01-12,GAD7,1,1,1,1,1,1,1,,\r\n"
+    )
+    report = _import(con, registry, text, "shared_items.csv")
+    assert [(e.row, e.measure, e.column, e.value, e.reason) for e in report.errors] == [
+        (2, "GAD7", "item8", "2", "extra_items")
+    ]
+    assert report.errors[0].message.startswith("GAD7 has 7 items, yet column 'item8' beyond them holds '2'")
+    assert [(r[1], r[3], r[4]) for r in _stored(con)] == [
+        ("GAD7", "2026-01-12", 7.0),
+        ("PHQ9", "2026-01-05", 9.0),
+    ]

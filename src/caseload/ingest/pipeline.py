@@ -454,8 +454,9 @@ def _blocks(
         for code, values in sorted(by_code.items()):
             measure = registry[code]
             items = (m.get("measure_items") or {}).get(code)
+            extra: list[str] = []
             if not items and generic and len(generic) >= measure.n_items and measure.n_items:
-                items = generic[: measure.n_items]
+                items, extra = generic[: measure.n_items], generic[measure.n_items :]
             _check_items(items, measure, file_name)
             known += values
             blocks.append(
@@ -467,6 +468,7 @@ def _blocks(
                     measure_column=mcol,
                     # On the raw column (cells are already trimmed), so DuckDB can push it into the Arrow scan.
                     when=f"{ident(plan.columns[mcol])} in ({', '.join(q(v) for v in values)})",
+                    extra_items=extra,
                     **common,
                 )
             )
@@ -1089,6 +1091,7 @@ def _raw_record(b: Block, plan: SheetPlan, cells: dict[str, str | None]) -> dict
         "session_cell": session,
         "session_raw": session,
         "item_raw": items,
+        "extra_raw": {c: cell(c) for c in b.extra_items},
         "total_raw": cell(b.total),
         "item_sum": sum(p for p in parsed if p is not None) if items else None,
         "measure_raw": cell(b.measure_column),

@@ -18,6 +18,7 @@ REASONS = {
     "not_whole": "a fraction where the measure's items are whole numbers",
     "items_total_mismatch": "items and total disagree",
     "partial_items": "too many missing items",
+    "extra_items": "a value in an item column beyond the measure's items",
     "unknown_measure": "measure not in the registry",
     "unknown_rater": "rater not recognised",
     "unknown_ending": "episode ending not recognised",

@@ -10,7 +10,7 @@ the rows that have a problem.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -165,6 +165,9 @@ class Block:
     episode_pattern: str | None = None
     sheet_idx: int = 0
     no_rows: bool = False  # known to match no data row (its SELECT can be left out)
+    # Item columns a long file shares between measures beyond this measure's items (a GAD-7 row's item8
+    # and item9 where PHQ-9 rows use nine): a value there means shifted items or the wrong measure.
+    extra_items: list[str] = field(default_factory=list)
 
     @property
     def ranked(self) -> bool:
@@ -262,6 +265,17 @@ def block_sql(
             item_cols.append(f"(case block {whens} end)")
         item_commas.append(any(commas is None or columns[c] in commas for c in names if c is not None))
 
+    with_extra = [x for x in blocks if x.extra_items]
+    extra_pos = "0"
+    if with_extra:
+        firsts = {
+            x.index: "(case "
+            + " ".join(f"when {col(c)} is not null then {j}" for j, c in enumerate(x.extra_items, start=1))
+            + " else 0 end)"
+            for x in with_extra
+        }
+        extra_pos = f"(case block {' '.join(f'when {i} then {v}' for i, v in firsts.items())} else 0 end)"
+
     session_cell = col(b.session) if b.session_const is None else q(str(b.session_const))
     session = session_cell
     if b.session_pattern and b.session:
@@ -283,7 +297,7 @@ def block_sql(
             {col(b.age_group)} as age_raw, {col(b.rater)} as rater_raw, {col(b.ending)} as ending_raw,
             {col(b.date)} as date_raw,
             {session_cell} as session_cell, {session} as session_raw, {col(b.total)} as total_raw,
-            {col(b.skip)} as skip_raw, {col(b.measure_column)} as measure_raw{raw_items}
+            {col(b.skip)} as skip_raw, {col(b.measure_column)} as measure_raw{raw_items}, {extra_pos} as extra_pos
         from ({l0}) where block is not null"""
 
     def pad(have: int) -> str:
@@ -382,6 +396,7 @@ def block_sql(
                 when date_val > date {q(today.isoformat())} then 'future_date'
                 when session_raw is not null and session_val is null then 'invalid_session'
                 when date_val is null and session_val is null then 'missing_session'
+                when extra_pos > 0 then 'extra_items'
                 when bad_pos > 0 then 'non_numeric'
                 when {out_pos} > 0 then 'out_of_range'
                 when {whole_pos} > 0 then 'not_whole'
@@ -422,7 +437,8 @@ def block_sql(
             {total_source} as total_source,
             {reason} as reason,
             (case {reason} when 'non_numeric' then bad_pos when 'out_of_range' then out_pos
-                         when 'not_whole' then whole_pos when 'partial_items' then miss_pos else 0 end) as err_item
+                         when 'not_whole' then whole_pos when 'partial_items' then miss_pos
+                         when 'extra_items' then extra_pos else 0 end) as err_item
         from ({l4})"""
 
 
@@ -464,6 +480,8 @@ def error_location(
         return b.rater, rec.get("rater_raw")
     if reason == "unknown_ending":
         return b.ending, rec.get("ending_raw")
+    if reason == "extra_items" and 0 < err_item <= len(b.extra_items):
+        return b.extra_items[err_item - 1], (rec.get("extra_raw") or {}).get(b.extra_items[err_item - 1])
     if reason == "skipped_with_scores" and rec.get("total_raw") is None:  # items only: the first one given
         raw = rec.get("item_raw") or []
         given = next((k for k, v in enumerate(raw) if v is not None), None)
@@ -523,6 +541,11 @@ def error_message(b: Block, reason: str, err_item: int, rec: dict[str, Any], dat
             hi = m.item_max if m.item_max is not None else m.max
             return f"{value} in {where} is outside the {code} item range {lo:g}-{hi:g}."
         return f"{value} in {where} is outside the {code} total range {m.min:g}-{m.max:g}."
+    if reason == "extra_items":
+        return (
+            f"{code} has {m.n_items} items, yet {where} beyond them holds {value!r}; the items may be "
+            "shifted or belong to another measure, so the rating is not stored."
+        )
     if reason == "not_whole":
         lo = m.item_min if m.item_min is not None else m.min
         hi = m.item_max if m.item_max is not None else m.max
