@@ -428,3 +428,22 @@ def test_a_value_beyond_a_measures_items_in_shared_item_columns_is_reported(con,
         ("GAD7", "2026-01-12", 7.0),
         ("PHQ9", "2026-01-05", 9.0),
     ]
+
+
+def test_a_notes_column_with_phone_numbers_and_email_addresses_is_refused_naming_both(con, registry):
+    text = (
+        "Client,Session,Date,ORS,Notes\r\n"
+        "N-1,1,2026-01-05,20,call back on 01512345678\r\n"
+        "N-1,2,2026-01-12,22,wrote from mum.k@example.org\r\n"
+        "N-1,3,2026-01-19,24,\r\n"
+    )
+    refused = _import(con, registry, text, "notes.csv")
+    assert refused.refused
+    assert sorted((f["column"], f["kind"], tuple(f["rows"])) for f in refused.identifier_columns) == [
+        ("Notes", "email_in_text", (2,)),
+        ("Notes", "phone_in_text", (1,)),
+    ]
+    message = refused.refused_reason
+    assert "'Notes' (e-mail" in message and "'Notes' (phone" in message and "example.org" not in message
+    kept = _import(con, registry, text, "notes.csv", drop_identifiers=True)
+    assert (kept.rows_imported, kept.dropped_columns) == (3, ["Notes"])

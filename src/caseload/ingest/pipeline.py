@@ -373,18 +373,24 @@ def _scan_identifiers(con: duckdb.DuckDBPyConnection, plan: SheetPlan) -> list[F
     if not exprs:
         return []
     row = con.execute(f"select {', '.join(exprs)} from {plan.data}").fetchall()[0]
-    found: dict[str, Finding] = {}
+    # A header naming an identifier says it all; free text may hold e-mail addresses and phone numbers
+    # both, and the message names each kind with its rows.
+    found: dict[tuple[str, str], Finding] = {}
+    named = {name for name, what in keys if what == "filled"}
     for (name, what), value in zip(keys, row, strict=True):
-        hk = header_kind(name)
-        if what == "filled" and hk:
-            kind, blocking = hk
-            found[name] = Finding(name, kind, blocking=blocking and bool(value))
-        elif what == "email" and value and name not in found:
-            found[name] = Finding(name, "email_in_text" if name in unmapped else "email", rows=list(value))
-        elif what == "phone" and value and name not in found:
-            found[name] = Finding(name, "phone_in_text", rows=list(value))
-        elif what == "ip" and value and name not in found:
-            found[name] = Finding(name, "ip_address", blocking=False)
+        if what == "filled":
+            kind, blocking = header_kind(name) or ("", False)
+            found[name, what] = Finding(name, kind, blocking=blocking and bool(value))
+        elif name in named or not value:
+            continue
+        elif what == "email":
+            found[name, what] = Finding(
+                name, "email_in_text" if name in unmapped else "email", rows=list(value)
+            )
+        elif what == "phone":
+            found[name, what] = Finding(name, "phone_in_text", rows=list(value))
+        elif what == "ip" and not any(n == name for n, _w in found):
+            found[name, what] = Finding(name, "ip_address", blocking=False)
     return list(found.values())
 
 
