@@ -149,6 +149,7 @@ def test_a_qualtrics_export_whose_import_id_row_was_deleted_reads_the_question_r
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (3, 2, 1)
     assert [e.line for e in report.errors] == [5]
     assert len(ratings(con)) == 2
+    assert report.mapping["sheets"][""]["header_rows"] == 2  # the import's record says what was skipped
 
 
 # ----------------------------------------------------------------------------- identifiers

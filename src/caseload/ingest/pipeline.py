@@ -199,8 +199,8 @@ def plan_sheets(
                 plan = SheetPlan(
                     grid, header, rec.mapping, "recognised", sig, rec.layout, rec.notes, rec.problems
                 )
-                if header.kind == "qualtrics":
-                    plan.mapping["header_rows"] = 3
+                if header.kind == "qualtrics":  # names, question text and (unless deleted) import ids
+                    plan.mapping["header_rows"] = 1 + header.skip_after
         plan.columns = {name: f"c{i}" for i, name in enumerate(plan.header.names)}
         if plan.problems and not keep_unrecognised:
             if len(grids) > 1:
