@@ -81,7 +81,7 @@ def test_a_version_3_store_keeps_its_ratings_and_can_record_endings_added_later(
     )
     con.close()
     con = store.connect(db_path)
-    assert store.schema_version(con) == store.SCHEMA_VERSION == 4
+    assert store.schema_version(con) == store.SCHEMA_VERSION == 5
     assert con.execute("select client_id, ending, ending_import_id from ratings").fetchall() == [
         ("C1", "planned", None)
     ]

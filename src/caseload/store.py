@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from caseload.access import Viewer
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_ENV = "CASELOAD_DB"
 
 # Columns of the canonical long layout, in the order exports and the ratings table use them.
@@ -161,6 +161,21 @@ _MIGRATIONS: dict[int, list[str]] = {
     4: [
         """alter table ratings add column ending_import_id integer""",
         """alter table imports add column endings_added integer default 0""",
+    ],
+    # 5: a later export's rows that repeat a stored rating (same scores) are remembered with that import, so
+    # undoing the import that stored the rating hands it to the later one instead of deleting it.
+    5: [
+        """create table repeated_ratings (
+            import_id integer not null,
+            client_id varchar not null,
+            measure varchar not null,
+            rater varchar not null,
+            episode_id varchar,
+            session_number integer,
+            session_date date,
+            source_row integer,
+            ending varchar
+        )""",
     ],
 }
 

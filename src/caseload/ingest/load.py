@@ -345,6 +345,7 @@ def write_import(
     import_id = next_import_id(con)
     if matched is not None:
         report.endings_added = add_endings(con, *matched, import_id, width)
+        remember_repeats(con, *matched, import_id)
     if report.endings_added:
         report.warnings.append(
             f"{report.endings_added} rating(s) already stored got the episode ending this file gives them "
@@ -371,6 +372,44 @@ def write_import(
     if mapping_record.get("session_rule") == "date_rank":
         renumber_by_date(con, [import_id])
     return import_id
+
+
+def remember_repeats(con: duckdb.DuckDBPyConnection, cand: str, exc: str, import_id: int) -> None:
+    """Note the ratings this import's rows repeat (already stored with the same scores: status 'stored' or
+    'ending'), so that undoing the import that stored one hands it to this import instead of deleting it."""
+    con.execute(
+        f"""insert into repeated_ratings
+            select {int(import_id)}, c.client_id, c.measure, c.rater, c.episode_id, c.session_val, c.date_val,
+                   c._row, c.ending
+            from {cand} c join {exc} e using (sheet_idx, _row, block) where e.status in ('stored', 'ending')"""
+    )
+
+
+def _hand_on_repeated(con: duckdb.DuckDBPyConnection, import_id: int) -> int:
+    """Give the ratings of ``import_id`` that a later import still in place also held to the earliest such
+    import (its row, its ending unless another import added one); how many ratings were handed on."""
+    moved = con.execute(
+        f"""update ratings r set import_id = m.to_import, source_row = m.to_row,
+                ending = (case when r.ending_import_id is not null and r.ending_import_id <> m.to_import
+                               then r.ending else m.to_ending end),
+                ending_import_id = (case when r.ending_import_id <> m.to_import then r.ending_import_id end)
+            from (
+                select r2.rowid as rid,
+                       arg_min(p.import_id, (p.import_id, p.source_row)) as to_import,
+                       arg_min(p.source_row, (p.import_id, p.source_row)) as to_row,
+                       arg_min(p.ending, (p.import_id, p.source_row)) as to_ending
+                from ratings r2 join repeated_ratings p
+                  on p.client_id = r2.client_id and p.measure = r2.measure and p.rater = r2.rater
+                 and coalesce(p.episode_id, '') = coalesce(r2.episode_id, '')
+                 and (case when p.session_number is not null then p.session_number = r2.session_number
+                           else p.session_date = r2.session_date end)
+                where r2.import_id = {int(import_id)} and p.import_id <> {int(import_id)}
+                  and p.import_id in (select import_id from imports where undone_at is null)
+                group by r2.rowid
+            ) m
+            where r.rowid = m.rid"""
+    ).fetchall()
+    return int(moved[0][0]) if moved else 0
 
 
 def _with_sheet(e: RowError) -> str | None:
@@ -414,7 +453,8 @@ def renumber_by_date(
 
 def undo_import(con: duckdb.DuckDBPyConnection, import_id: int) -> int:
     """Remove the ratings an import added and the endings it gave stored ratings (one transaction), and mark
-    it undone; returns how many ratings were removed."""
+    it undone; returns how many ratings were removed. A rating a later import (still in place) also held is
+    not removed: it passes to that import, as if the undone one had never been imported."""
     row = con.execute(
         "select undone_at, mapping from imports where import_id = ?", [int(import_id)]
     ).fetchall()
@@ -434,16 +474,18 @@ def undo_import(con: duckdb.DuckDBPyConnection, import_id: int) -> int:
                 "select distinct client_id from ratings where import_id = ?", [int(import_id)]
             ).fetchall()
         ]
+        handed_on = _hand_on_repeated(con, import_id)
         removed = con.execute(
             "select count(*) from ratings where import_id = ?", [int(import_id)]
         ).fetchall()[0][0]
         con.execute("delete from ratings where import_id = ?", [int(import_id)])
+        con.execute("delete from repeated_ratings where import_id = ?", [int(import_id)])
         con.execute(
             "update ratings set ending = null, ending_import_id = null where ending_import_id = ?",
             [int(import_id)],
         )
         con.execute("update imports set undone_at = ? where import_id = ?", [now_utc(), int(import_id)])
-        if ranked:
+        if ranked or handed_on:
             renumber_by_date(con, [], clients=clients)
     return int(removed)
 
