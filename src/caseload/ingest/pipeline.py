@@ -224,6 +224,40 @@ def _check_mapping_shape(mapping: Any, file_name: str) -> None:
         )
     if not mapping.get("measure_column") and not mapping.get("measures"):
         raise ImportError_(f"{file_name}: the mapping needs either measure_column or a measures list")
+    # A hand-written mapping file may hold anything JSON allows: each key is checked for the shape the
+    # import reads, so a wrong one is named instead of failing somewhere inside.
+    wrong = [
+        k for k in (*ROLE_KEYS, "total") if mapping.get(k) is not None and not isinstance(mapping[k], str)
+    ]
+    if not _is_names(mapping.get("items")):
+        wrong.append("items")
+    for key in ("measure_items", "measure_values", "values"):
+        if not isinstance(mapping.get(key) or {}, dict):
+            wrong.append(key)
+    if not all(_is_names(v, allow_none=False) for v in (mapping.get("measure_items") or {}).values()):
+        wrong.append("measure_items")
+    entries = mapping.get("measures") or []
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict)
+        and isinstance(e.get("measure"), str)
+        and _is_names(e.get("items"))
+        and all(e.get(k) is None or isinstance(e[k], str) for k in ("total", "skip", "session_date"))
+        for e in entries
+    ):
+        wrong.append("measures")
+    if wrong:
+        raise ImportError_(
+            f"{file_name}: the mapping's {', '.join(dict.fromkeys(wrong))} cannot be read: column names are "
+            "text, items a list of column names, and measures a list of objects such as "
+            '{"measure": "ORS", "items": [...], "total": "..."}'
+        )
+
+
+def _is_names(value: Any, allow_none: bool = True) -> bool:
+    """True for a list of column names (None entries stand for absent items), or for None if allowed."""
+    if value is None:
+        return allow_none
+    return isinstance(value, list) and all(v is None or isinstance(v, str) for v in value)
 
 
 def _describe(mapping: dict[str, Any]) -> str:
@@ -449,7 +483,15 @@ def _blocks(
         col = txt(plan.columns[mcol])
         distinct = [r[0] for r in con.execute(f"select distinct {col} from {plan.data}").fetchall()]
         raw_values = [v for v in distinct if v is not None]
-        overrides = {str(k).strip().lower(): v for k, v in (m.get("measure_values") or {}).items()}
+        overrides = {}
+        for k, v in (m.get("measure_values") or {}).items():
+            code = v if v in registry else normalise_measure_name(str(v), registry)
+            if code is None:
+                raise ImportError_(
+                    f"{file_name}: the mapping reads {k!r} in column {mcol!r} as measure {v!r}, "
+                    "which is not in the registry"
+                )
+            overrides[str(k).strip().lower()] = code
         by_code: dict[str, list[str]] = {}
         for v in raw_values:
             code = overrides.get(v.lower()) or normalise_measure_name(v, registry)
