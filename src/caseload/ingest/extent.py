@@ -298,6 +298,49 @@ def check_xlsx(zf: zipfile.ZipFile, max_columns: int, max_cells: int) -> None:
         check_extent(extent, where, max_columns, max_cells)
 
 
+_ERROR_MARK = re.compile(rb"""\bt\s*=\s*["']e["']""")
+_ERROR_CELL = re.compile(
+    rb"""<(?:[\w.-]+:)?c\s([^>]*?\bt\s*=\s*["']e["'][^>]*?)(?<!/)>(.*?)</(?:[\w.-]+:)?c>""", re.S
+)
+_CELL_VALUE = re.compile(rb"<(?:[\w.-]+:)?v>([^<]*)</", re.S)
+
+
+def xlsx_error_cells(zf: zipfile.ZipFile) -> dict[str, list[tuple[int, int, str]]]:
+    """Sheet name -> (0-based row, 0-based column, text) of each cell holding an error value (#DIV/0!, #N/A,
+    #VALUE! ...), which calamine reads as an empty string: so a formula error in a score cell is reported
+    as that error, not taken for a blank. A sheet without one is only searched, not parsed."""
+    parts = None
+    found: dict[str, list[tuple[int, int, str]]] = {}
+    for info in xlsx_sheet_members(zf):
+        if not any(
+            (b'"e"' in seg or b"'e'" in seg) and _ERROR_MARK.search(seg)
+            for seg in _segments(_blocks(zf, info))
+        ):
+            continue
+        parts = parts if parts is not None else xlsx_sheet_parts(zf)
+        name = parts.get(_member_key(info.filename))
+        if name is None:
+            continue
+        with zf.open(info) as fh:
+            xml = fh.read()
+        cells = []
+        for m in _ERROR_CELL.finditer(xml):
+            ref = next(
+                (a.group(2) or a.group(3) for a in _ATTR.finditer(m.group(1)) if a.group(1) == b"r"), None
+            )
+            value = _CELL_VALUE.search(m.group(2))
+            if ref is None or value is None:
+                continue
+            try:
+                row, col = _position(ref, need_column=True)
+            except SheetDamaged:
+                continue
+            cells.append((row, col, html.unescape(value.group(1).decode("utf-8", errors="replace")).strip()))
+        if cells:
+            found[name] = cells
+    return found
+
+
 # ---------------------------------------------------------------- ods
 
 _ODS_TAG = re.compile(

@@ -371,6 +371,16 @@ def _check_sheet_extents(data: bytes, file_name: str, kind: str) -> None:
         raise ImportError_(f"{file_name}: a damaged spreadsheet (the zip container cannot be read)") from None
 
 
+def _error_cells(data: bytes) -> dict[str, list[tuple[int, int, str]]]:
+    """Error values (#DIV/0!, #N/A ...) by sheet, which calamine would read as blanks (extent.xlsx_error_cells);
+    none where the workbook cannot be searched (calamine then names what is wrong)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return extent.xlsx_error_cells(zf)
+    except (extent.SheetDamaged, zipfile.BadZipFile, ValueError, OSError, RuntimeError):
+        return {}
+
+
 def _check_ole(data: bytes, file_name: str) -> None:
     """Refuse an .xls whose compound-file container is cut short, before calamine parses it.
 
@@ -505,9 +515,12 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
     """Each worksheet as a grid (or only ``sheet``), rows numbered as in the spreadsheet."""
     import python_calamine as pc
 
+    errors: dict[str, list[tuple[int, int, str]]] = {}
     if kind in ("xlsx", "xlsm", "ods"):
         _check_zip(data, file_name)
         _check_sheet_extents(data, file_name, kind)
+        if kind != "ods":
+            errors = _error_cells(data)
     else:
         _check_ole(data, file_name)
     try:
@@ -550,6 +563,9 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
             raise ImportError_(f"{file_name}: sheet {name!r} cannot be read ({_first_line(exc)})") from None
         if not rows:
             continue
+        for row, col, text in errors.get(name, ()):
+            if row < len(rows) and col < len(rows[row]) and rows[row][col] in ("", None):
+                rows[row][col] = text
         gc.disable()
         try:
             grids.append(_grid_from_rows(name, rows, kind))
