@@ -448,3 +448,21 @@ def test_a_notes_column_with_phone_numbers_and_email_addresses_is_refused_naming
     assert "'Notes' (e-mail" in message and "'Notes' (phone" in message and "example.org" not in message
     kept = _import(con, registry, text, "notes.csv", drop_identifiers=True)
     assert (kept.rows_imported, kept.dropped_columns) == (3, ["Notes"])
+
+
+def test_following_the_conflict_message_stores_the_later_exports_score_and_keeps_the_rest(con, registry):
+    """The conflict message says: if this export is the correct one, undo the earlier import, then import
+    this file again. Doing exactly that ends with the later export's ratings, nothing lost."""
+    from caseload.ingest import undo_import
+
+    head = "Client ID,Session,Date,ORS Total\n"
+    first = _import(con, registry, head + "A1,1,2026-01-05,20\nA1,2,2026-01-12,22\n", "jan.csv")
+    later_text = head + "A1,1,2026-01-05,21\nA1,2,2026-01-12,22\nA1,3,2026-01-19,24\n"
+    later = _import(con, registry, later_text, "feb.csv")
+    (error,) = later.errors
+    assert error.reason == "conflict"
+    assert "undo the earlier import, then import this file again" in error.message
+    undo_import(con, first.import_id)
+    again = _import(con, registry, later_text, "feb.csv")
+    assert (again.rows_imported, again.rows_duplicate, again.errors) == (1, 2, [])
+    assert [(s, t) for _c, _m, s, _d, t in _stored(con)] == [(1, 21.0), (2, 22.0), (3, 24.0)]

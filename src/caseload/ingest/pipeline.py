@@ -1222,14 +1222,14 @@ def _collect_errors(
                 column, value = b.ending, rec["ending_raw"]
                 message = (
                     f"This {code} rating ends the episode as {ending!r} but the same rating is already stored "
-                    f"with the ending {s_ending!r}; the stored ending was kept. Undo the earlier import if "
-                    "this export is the correct one."
+                    f"with the ending {s_ending!r}; the stored ending was kept. If this export is the correct one, "
+                    "undo the earlier import, then import this file again."
                 )
             elif reason == "conflict":
                 message = (
                     f"This {code} rating differs from the one already stored for the same client and "
-                    f"session (stored total {s_total:g}); the stored rating was kept. Undo the earlier "
-                    "import if this export is the correct one."
+                    f"session (stored total {s_total:g}); the stored rating was kept. If this export is the "
+                    "correct one, undo the earlier import, then import this file again."
                 )
             elif s_ending is not None:  # same scores as row f_row, another ending
                 column, value = b.ending, rec["ending_raw"]
