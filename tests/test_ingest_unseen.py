@@ -466,3 +466,23 @@ def test_following_the_conflict_message_stores_the_later_exports_score_and_keeps
     again = _import(con, registry, later_text, "feb.csv")
     assert (again.rows_imported, again.rows_duplicate, again.errors) == (1, 2, [])
     assert [(s, t) for _c, _m, s, _d, t in _stored(con)] == [(1, 21.0), (2, 22.0), (3, 24.0)]
+
+
+def test_a_score_typed_into_a_date_cell_is_reported_not_stored_as_a_session_in_1900(con, registry):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "ORS"
+    ws.append(["Client", "Session", "Date", "ORS total"])
+    for session, day, total in ((1, date(2026, 1, 5), 20), (2, 24, 22)):  # 24: a score in the date column
+        ws.append(["E-1", session, day, total])
+        ws.cell(ws.max_row, 3).number_format = "dd.mm.yyyy"
+    buf = io.BytesIO()
+    wb.save(buf)
+    report = _import(con, registry, buf.getvalue(), "dates.xlsx")
+    assert [(e.row, e.column, e.value, e.reason) for e in report.errors] == [
+        (2, "Date", "1900-01-24", "early_date")
+    ]
+    assert "before 1970" in report.errors[0].message
+    assert _stored(con) == [("E-1", "ORS", 1, "2026-01-05", 20.0)]

@@ -54,6 +54,7 @@ ROW_LEVEL_REASONS = {
     "missing_client_id",
     "invalid_date",
     "future_date",
+    "early_date",
     "missing_session",
     "invalid_session",
     "unknown_rater",

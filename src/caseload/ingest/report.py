@@ -11,6 +11,7 @@ REASONS = {
     "missing_client_id": "client code missing",
     "invalid_date": "not a calendar date",
     "future_date": "date in the future",
+    "early_date": "date before any outcome measure was in use",
     "missing_session": "neither a date nor a session number",
     "invalid_session": "session number is not a whole number",
     "non_numeric": "text where a score belongs",

@@ -39,6 +39,9 @@ DATE_FORMATS: list[tuple[str, str, str]] = [
     ("%B %d, %Y", "Month d, yyyy", "mdy"),
     ("%Y%m%d", "yyyymmdd", "ymd"),
 ]
+# A session dated earlier is no session: the measures in use (ORS 2003, PHQ-9 1999, OQ-45 1996, CORE 1998)
+# are far younger, and a score typed into an Excel date cell reads as a day in January 1900.
+EARLIEST_SESSION = date(1970, 1, 1)
 TIME_SUFFIX = r"[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp][Mm])?\s*(Z|[+-]\d{2}:?\d{2})?$"
 SKIP_TRUE = ("y", "yes", "1", "true", "ja", "j", "x", "skip", "skipped", "wahr")
 BLANK_CHARS = " \t\r\n\u00a0"
@@ -394,6 +397,7 @@ def block_sql(
                 when client_id is null then 'missing_client_id'
                 when date_raw is not null and date_val is null then 'invalid_date'
                 when date_val > date {q(today.isoformat())} then 'future_date'
+                when date_val < date {q(EARLIEST_SESSION.isoformat())} then 'early_date'
                 when session_raw is not null and session_val is null then 'invalid_session'
                 when date_val is null and session_val is null then 'missing_session'
                 when extra_pos > 0 then 'extra_items'
@@ -468,7 +472,7 @@ def error_location(
     """(column, value) a problem is reported at."""
     if reason == "missing_client_id":
         return b.client, ""
-    if reason in ("invalid_date", "future_date"):
+    if reason in ("invalid_date", "future_date", "early_date"):
         return b.date, rec.get("date_raw")
     if reason in ("invalid_session", "missing_session"):
         if reason == "missing_session":
@@ -506,6 +510,11 @@ def error_message(b: Block, reason: str, err_item: int, rec: dict[str, Any], dat
         if value and re.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}", value.strip()):
             return f"{value!r} in {where} is not a calendar date."
         return f"{value!r} in {where} is not a date (expected {human_format(date_format)})."
+    if reason == "early_date":
+        return (
+            f"{value!r} in {where} is before {EARLIEST_SESSION.year}, earlier than any outcome measure was in "
+            "use; check the date (in a spreadsheet, a number typed into a date cell shows as a date in 1900)."
+        )
     if reason == "future_date":
         return f"{value!r} in {where} is in the future; check the year."
     if reason == "invalid_session":
