@@ -150,7 +150,8 @@ def test_each_sheet_of_a_workbook_is_read_in_its_own_layout_and_a_hidden_sheet_i
     assert report.records_by_measure == {"GAD7": 1, "ORS": 3, "PHQ9": 2, "SRS": 1}
     assert any("'Notes'" in w for w in report.warnings)  # the text-only sheet is named as skipped
     stored = {(c, m, s, t) for c, m, s, _d, t, _i in _stored(con)}
-    assert ("H1", "ORS", 1, 15.0) in stored  # the hidden sheet's row is stored (see report: policy)
+    assert ("H1", "ORS", 1, 15.0) in stored  # the hidden sheet's row is stored, and the report says so
+    assert "sheet 'Archive' is hidden in the workbook; its rows were read like the others" in report.warnings
     assert {("P1", "PHQ9", 1, 12.0), ("P1", "PHQ9", 2, 10.0), ("P1", "GAD7", 1, 9.0)} <= stored
 
 

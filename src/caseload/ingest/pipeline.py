@@ -203,6 +203,7 @@ def plan_sheets(
                 if header.kind == "qualtrics":  # names, question text and (unless deleted) import ids
                     plan.mapping["header_rows"] = 1 + header.skip_after
         plan.columns = {name: f"c{i}" for i, name in enumerate(plan.header.names)}
+        plan.notes[:0] = grid.notes  # what the reader noticed (a hidden sheet) comes first
         if plan.problems and not keep_unrecognised:
             if len(grids) > 1:
                 skipped.append(f"{label}: {'; '.join(plan.problems)}")

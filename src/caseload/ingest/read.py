@@ -532,6 +532,11 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
         raise ImportError_(
             f"{file_name}: the spreadsheet cannot be read; it may be damaged or incomplete ({_first_line(exc)})"
         ) from None
+    hidden = {
+        m.name
+        for m in getattr(workbook, "sheets_metadata", [])
+        if str(getattr(m, "visible", "")).endswith("Hidden")
+    }
     if sheet is not None:
         if sheet not in names:
             raise ImportError_(f"{file_name}: there is no sheet {sheet!r} (sheets: {', '.join(names)})")
@@ -571,6 +576,10 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
             grids.append(_grid_from_rows(name, rows, kind))
         finally:
             gc.enable()
+        if name in hidden:  # out of sight in the workbook, so say that its rows are read too
+            grids[-1].notes.append(
+                f"sheet {name!r} is hidden in the workbook; its rows were read like the others"
+            )
         del rows
     if not grids:
         raise ImportError_(f"{file_name}: the workbook holds no cells")
