@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -27,10 +27,10 @@ from caseload import audit
 from caseload.access import LOCAL_USER
 from caseload.backup import backup_store, holds_nothing
 from caseload.ingest import arrays, load
-from caseload.ingest.ahead import ReadAhead
+from caseload.ingest.ahead import ReadAhead, hashed, source_bytes
 from caseload.ingest.layouts import ROLE_KEYS, Header, Recognition, find_header, recognise, referenced_columns
 from caseload.ingest.privacy import SQL_EMAIL, SQL_IP, SQL_PHONE, Finding, header_kind, mask, refusal_message
-from caseload.ingest.read import SPREADSHEET_KINDS, Grid, read_grids, source_bytes
+from caseload.ingest.read import SPREADSHEET_KINDS, Grid, read_grids
 from caseload.ingest.report import INFO_REASONS, ImportError_, ImportReport, RowError
 from caseload.ingest.validate import (
     BLANK_CHARS,
@@ -618,16 +618,15 @@ def import_file(
     """
     step = progress or (lambda _f, _t: None)
     step(0.02, "reading")
-    if isinstance(source, ReadAhead):  # already being read on another thread (the command line starts it)
-        data, name, grids = source.result()
+    if isinstance(source, ReadAhead):  # already being read and hashed on other threads (the command line)
+        data, name, grids, digest = source.result()
     else:
         data, name = source_bytes(source, file_name)
         grids = read_grids(data, name, sheet)
-    # hashlib releases the GIL on large inputs: the file is hashed on a second thread while the layout is
-    # recognised, the cells tidied and the rows checked, not while pyarrow's threads parse it; the hash is
-    # waited for only when the import's record is written (or the report returned).
-    pool = ThreadPoolExecutor(max_workers=1)
-    digest = pool.submit(hashlib.sha256, data)
+        # hashlib releases the GIL on large inputs: the file is hashed on another thread while the layout is
+        # recognised, the cells tidied and the rows checked, not while pyarrow's threads parse it; the hash
+        # is waited for only when the import's record is written (or the report returned).
+        digest = hashed(data)
     del data
     report = ImportReport(file=name, sha256="")
     today = today or date.today()
@@ -659,7 +658,6 @@ def import_file(
         report.sha256 = report.sha256 or digest.result().hexdigest()
         return report
     finally:
-        pool.shutdown()
         for t in reversed(temps):
             try:
                 if t.startswith(("_cl_data_", "_cl_blocks_")):

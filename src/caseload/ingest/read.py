@@ -17,7 +17,6 @@ import struct
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -63,19 +62,6 @@ class Grid:
         """The first n rows as (line, cells) with None cells as ''."""
         part = self.table.slice(0, n).to_pylist()
         return [(r["_line"], [r[f"c{i}"] or "" for i in range(self.n_columns)]) for r in part]
-
-
-def source_bytes(source: Path | str | bytes, file_name: str | None) -> tuple[bytes, str]:
-    """The bytes of an upload or a file, and the name messages use for it."""
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), file_name or "upload"
-    path = Path(source)
-    try:
-        return path.read_bytes(), file_name or path.name
-    except IsADirectoryError:
-        raise ImportError_(f"{path}: is a folder, not a file") from None
-    except OSError as exc:
-        raise ImportError_(f"{path}: cannot be read ({exc.strerror})") from None
 
 
 def file_kind(data: bytes, file_name: str) -> str:
