@@ -543,7 +543,7 @@ def error_message(b: Block, reason: str, err_item: int, rec: dict[str, Any], dat
             "the rating is not stored. Clear the skip flag or the score, then import again."
         )
     if reason == "non_numeric":
-        return f"{value!r} in {where} is not a number; a {code} score must be a number."
+        return f"{value!r} in {where} is not a number; every {code} score must be a number."
     if reason == "out_of_range":
         if err_item:
             lo = m.item_min if m.item_min is not None else m.min
