@@ -14,6 +14,7 @@ import pyarrow as pa
 from caseload.ingest import arrays
 from caseload.ingest.report import ImportReport, RowError
 from caseload.ingest.validate import items_expr
+from caseload.safety import neutralise_frame
 from caseload.store import CLIENT_INDEX, next_import_id, now_utc, rejected_rows, transaction
 
 _DATE_RANKED = """select import_id from imports
@@ -516,5 +517,8 @@ def forget_mapping(con: duckdb.DuckDBPyConnection, signature: str) -> None:
 
 
 def rejected_rows_csv(con: duckdb.DuckDBPyConnection, import_id: int | None = None) -> bytes:
-    """Rejected rows (file, import, row, line, column, value, reason, message) as UTF-8 CSV for download."""
-    return rejected_rows(con, import_id).to_csv(index=False).encode("utf-8")
+    """Rejected rows (file, import, row, line, column, value, reason, message) as UTF-8 CSV for download.
+
+    Text a spreadsheet would run as a formula ('=HYPERLINK(...)' as a rejected score) is neutralised.
+    """
+    return neutralise_frame(rejected_rows(con, import_id)).to_csv(index=False).encode("utf-8")
