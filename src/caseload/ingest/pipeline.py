@@ -706,11 +706,14 @@ def _import_plans(
     if blocking:
         for plan in plans:
             cols = {f.column for f in plan.findings if f.blocking}
+            client = plan.mapping.get(
+                "client_id"
+            )  # named in the message; dropping removes it from the mapping
             lost = _drop_from_mapping(plan.mapping, cols)
             if "client_id" in lost:
                 return _refuse(
                     report,
-                    f"{name}: the client code column {plan.mapping.get('client_id') or ''} holds identifiers "
+                    f"{name}: the client code column {mask(client)} holds identifiers "
                     f"({', '.join(f.describe() for f in plan.findings if f.blocking)}); nothing can be imported "
                     "without a pseudonymous client code.",
                 )
