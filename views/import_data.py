@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from caseload.ingest import ImportError_, import_file, preview_file, rejected_rows_csv, undo_import
-from caseload.ingest.privacy import KIND_LABELS
+from caseload.ingest.privacy import KIND_LABELS, mask
 from caseload.safety import UnsafeUpload, check_upload, display_name, download_name, neutralise_frame
 from caseload.store import imports
 from views._auth import account_box, audit_action, require_viewer
@@ -62,7 +62,7 @@ def _pick(
 ) -> str | None:
     options = _options(columns)
     index = options.index(current) if current in options else 0
-    choice = st.selectbox(label + (" *" if required else ""), options, index=index, key=key)
+    choice = st.selectbox(label + (" *" if required else ""), options, index=index, key=key, format_func=mask)
     return None if choice == NONE else choice
 
 
@@ -103,6 +103,7 @@ def _mapping_editor(sheet, key: str) -> dict:  # noqa: ANN001 - a SheetPreview
             cols,
             default=[c for c in mapping.get("items") or [] if c in cols],
             key=f"{key}_items",
+            format_func=mask,
         )
         for name, value in (("measure_column", mcol), ("total", total)):
             if value:
@@ -116,7 +117,7 @@ def _mapping_editor(sheet, key: str) -> dict:  # noqa: ANN001 - a SheetPreview
         if mcol:
             mapping.pop("measures", None)
         for code, item_cols in (mapping.get("measure_items") or {}).items():
-            st.caption(f"{code} items: {', '.join(item_cols)}")
+            st.caption(f"{code} items: {', '.join(map(mask, item_cols))}")
         if mcol:
             return mapping
     entries = mapping.get("measures") or []
@@ -153,6 +154,7 @@ def _mapping_editor(sheet, key: str) -> dict:  # noqa: ANN001 - a SheetPreview
             cols,
             default=[c for c in entry.get("items") or [] if c in cols],
             key=f"{key}_m{j}_items",
+            format_func=mask,
         )
         if code != NONE and (total or items):
             edited.append({**entry, "measure": code, "total": total, "items": items})
@@ -252,7 +254,7 @@ if uploaded is not None:
         drop = False
         if blocking:
             listed = "; ".join(
-                f"**{f.column}** ({KIND_LABELS.get(f.kind, f.kind)}"
+                f"**{mask(f.column)}** ({KIND_LABELS.get(f.kind, f.kind)}"
                 + (f", rows {', '.join(map(str, f.rows[:10]))}" if f.rows else "")
                 + ")"
                 for f in blocking

@@ -185,7 +185,9 @@ def plan_sheets(
                 if len(grids) > 1 and mapping is not None and "sheets" not in mapping:
                     skipped.append(f"{label}: {problem}")
                     continue
-                raise ImportError_(f"{file_name}: {problem} (columns: {', '.join(header.names[:40])})")
+                raise ImportError_(
+                    f"{file_name}: {problem} (columns: {', '.join(mask(n) for n in header.names[:40])})"
+                )
             plan = SheetPlan(grid, header, dict(given), "given", signature(header.names), _describe(given))
         else:
             header = find_header(head, registry)
@@ -208,7 +210,7 @@ def plan_sheets(
             if len(grids) > 1:
                 skipped.append(f"{label}: {'; '.join(plan.problems)}")
                 continue
-            cols = ", ".join(repr(n) for n in plan.header.names[:40])
+            cols = ", ".join(repr(mask(n)) for n in plan.header.names[:40])
             raise ImportError_(
                 f"{file_name}: the layout was not recognised: {'; '.join(plan.problems)}. "
                 f"Columns found: {cols}. Map the columns on the Import page, or pass --mapping FILE."
@@ -700,15 +702,14 @@ def _import_plans(
     report.identifier_columns = [f.to_dict() for p in plans for f in p.findings]
     for f in quiet:
         _drop_from_mapping(plans[0].mapping if len(plans) == 1 else _plan_of(plans, f).mapping, {f.column})
-        report.dropped_columns.append(f.column)
+        report.dropped_columns.append(mask(f.column))
     if blocking and not drop_identifiers:
         return _refuse(report, refusal_message(name, blocking))
     if blocking:
         for plan in plans:
             cols = {f.column for f in plan.findings if f.blocking}
-            client = plan.mapping.get(
-                "client_id"
-            )  # named in the message; dropping removes it from the mapping
+            # Named in the message: dropping the columns removes it from the mapping.
+            client = plan.mapping.get("client_id")
             lost = _drop_from_mapping(plan.mapping, cols)
             if "client_id" in lost:
                 return _refuse(
@@ -717,7 +718,7 @@ def _import_plans(
                     f"({', '.join(f.describe() for f in plan.findings if f.blocking)}); nothing can be imported "
                     "without a pseudonymous client code.",
                 )
-            report.dropped_columns += sorted(cols)
+            report.dropped_columns += sorted(mask(c) for c in cols)
         report.warnings.append(
             "dropped identifier columns (not stored, not shown): " + "; ".join(f.describe() for f in blocking)
         )
@@ -1295,6 +1296,17 @@ def _conflicts(con: duckdb.DuckDBPyConnection, cand: str, exc: str) -> list[dict
 # ----------------------------------------------------------------------------- preview
 
 
+def _shown_names(names: list[str]) -> list[str]:
+    """Column names to show: e-mail addresses and phone numbers in a header masked, and kept distinct."""
+    out: list[str] = []
+    for name in names:
+        shown = mask(str(name))
+        while shown in out:
+            shown += " "
+        out.append(shown)
+    return out
+
+
 def preview_file(
     con: duckdb.DuckDBPyConnection,
     source: Path | str | bytes,
@@ -1331,6 +1343,7 @@ def preview_file(
         frame.columns = plan.header.names[: len(frame.columns)] + list(
             frame.columns[len(plan.header.names) :]
         )
+        frame.columns = _shown_names(list(frame.columns))
         for f in plan.findings:
             if f.column in frame.columns:
                 frame[f.column] = frame[f.column].map(

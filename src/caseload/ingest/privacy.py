@@ -153,10 +153,15 @@ class Finding:
     blocking: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"column": self.column, "kind": self.kind, "rows": list(self.rows), "blocking": self.blocking}
+        return {
+            "column": mask(self.column),
+            "kind": self.kind,
+            "rows": list(self.rows),
+            "blocking": self.blocking,
+        }
 
     def describe(self) -> str:
-        text = f"{self.column!r} ({KIND_LABELS.get(self.kind, self.kind)}"
+        text = f"{mask(self.column)!r} ({KIND_LABELS.get(self.kind, self.kind)}"
         if self.rows:
             shown = ", ".join(str(r) for r in self.rows[:10]) + (" ..." if len(self.rows) > 10 else "")
             text += f" in row{'s' if len(self.rows) > 1 else ''} {shown}"
@@ -230,6 +235,10 @@ def header_kind(name: str) -> tuple[str, bool] | None:
     n = norm(name)
     if not n:
         return None
+    if EMAIL_RE.search(
+        str(name)
+    ):  # a header that is itself an address (a person's, typed into the header row)
+        return "email", True
     for kind, words in HEADER_KINDS.items():
         if n in words:
             return kind, True
