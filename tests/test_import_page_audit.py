@@ -219,3 +219,10 @@ def test_a_client_code_column_holding_email_addresses_is_refused_naming_that_col
     messages = " ".join(str(e.value) for e in at.error)
     assert "the client code column client_id holds identifiers" in messages
     assert "mia.k" not in _page_text(at) and "mia.k" not in _store_text()
+
+
+def test_a_file_without_a_chosen_client_code_column_says_to_choose_one_instead_of_importing(page):
+    at = _upload(page, "notes.txt", "hello world\n")
+    assert any("Choose the client code column for notes.txt" in str(w.value) for w in at.warning)
+    assert at.button(key="do_import").disabled
+    assert not any("JSON" in str(e.value) for e in at.error)

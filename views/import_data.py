@@ -282,7 +282,13 @@ if uploaded is not None:
             given = {"sheets": mappings} if edited or not recognised_ok else None
         else:
             given = next(iter(mappings.values())) if edited or not recognised_ok else None
-        disabled = bool(blocking) and not drop
+        no_client = [s.sheet or name for s in preview.sheets if not mappings[s.sheet].get("client_id")]
+        if no_client:
+            st.warning(
+                f"Choose the client code column for {', '.join(no_client)} before importing.",
+                icon=":material/help:",
+            )
+        disabled = (bool(blocking) and not drop) or bool(no_client)
         if st.button("Import", type="primary", icon=":material/upload:", key="do_import", disabled=disabled):
             with st.status(f"Importing {name}…", expanded=True) as status:
                 bar = st.progress(0.0, text="starting")
