@@ -235,9 +235,8 @@ def header_kind(name: str) -> tuple[str, bool] | None:
     n = norm(name)
     if not n:
         return None
-    if EMAIL_RE.search(
-        str(name)
-    ):  # a header that is itself an address (a person's, typed into the header row)
+    # A header that is itself an address (a person's, typed into the header row).
+    if EMAIL_RE.search(str(name)):
         return "email", True
     for kind, words in HEADER_KINDS.items():
         if n in words:
