@@ -255,7 +255,11 @@ if uploaded is not None:
         if blocking:
             listed = "; ".join(
                 f"**{mask(f.column)}** ({KIND_LABELS.get(f.kind, f.kind)}"
-                + (f", rows {', '.join(map(str, f.rows[:10]))}" if f.rows else "")
+                + (
+                    f", row{'s' if len(f.rows) > 1 else ''} {', '.join(map(str, f.rows[:10]))}"
+                    if f.rows
+                    else ""
+                )
                 + ")"
                 for f in blocking
             )
@@ -360,7 +364,10 @@ else:
             audit_action(viewer, "undo_import", import_id=int(choice), ratings=removed)
             st.session_state.pop(LAST_REPORT, None)
             st.cache_data.clear()
-            st.toast(f"Import #{choice} undone: {removed:,} ratings removed.", icon=":material/undo:")
+            st.toast(
+                f"Import #{choice} undone: {removed:,} rating{'' if removed == 1 else 's'} removed.",
+                icon=":material/undo:",
+            )
             st.rerun()
 
 st.subheader("Export every rating")
