@@ -486,3 +486,21 @@ def test_a_score_typed_into_a_date_cell_is_reported_not_stored_as_a_session_in_1
     ]
     assert "before 1970" in report.errors[0].message
     assert _stored(con) == [("E-1", "ORS", 1, "2026-01-05", 20.0)]
+
+
+def test_a_saved_mapping_reads_next_months_file_whose_headers_differ_only_in_case(con, registry):
+    """Signatures ignore letter case, so the saved mapping was found, then its column check failed on
+    'KENNUNG' against 'Kennung' and the file was refused as unrecognised."""
+    mapping = {
+        "client_id": "Kennung",
+        "session_date": "Tag",
+        "measures": [{"measure": "ORS", "total": "Punkte"}],
+    }
+    _import(con, registry, "Kennung,Tag,Punkte\nX1,05.01.2026,20\n", "jan.csv", mapping=mapping)
+    later = _import(con, registry, "KENNUNG,TAG,PUNKTE\nX1,12.01.2026,22.5\n", "feb.csv")
+    assert later.mapping["sources"] == {"": "saved"}
+    assert (later.rows_imported, later.errors) == (1, [])
+    assert [(c, s, d, t) for c, _m, s, d, t in _stored(con)] == [
+        ("X1", 1, "2026-01-05", 20.0),
+        ("X1", 2, "2026-01-12", 22.5),
+    ]

@@ -193,6 +193,8 @@ def plan_sheets(
             header = find_header(head, registry)
             sig = signature(header.names)
             saved = load.saved_mapping(con, sig)
+            if saved is not None:  # the signature ignores case: read the columns in this file's spelling
+                saved = _in_spelling_of(saved, header.names)
             if saved is not None and all(c in header.names for c in referenced_columns(saved)):
                 header = find_header(head, registry, line=saved.get("header_row"))
                 plan = SheetPlan(grid, header, saved, "saved", sig, _describe(saved))
@@ -430,6 +432,36 @@ def _scan_identifiers(con: duckdb.DuckDBPyConnection, plan: SheetPlan) -> list[F
         elif what == "ip" and not any(n == name for n, _w in found):
             found[name, what] = Finding(name, "ip_address", blocking=False)
     return list(found.values())
+
+
+def _in_spelling_of(mapping: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The mapping with each column it reads spelled as in ``names`` where only letter case differs
+    ('Client ID' saved, 'CLIENT ID' in this month's file); columns without such a match stay as they are."""
+    by_key: dict[str, list[str]] = {}
+    for n in names:
+        by_key.setdefault(n.strip().lower(), []).append(n)
+
+    def spelled(col: Any) -> Any:
+        if not isinstance(col, str) or col in names:
+            return col
+        same = by_key.get(col.strip().lower(), [])
+        return same[0] if len(same) == 1 else col
+
+    out = json.loads(json.dumps(mapping))  # a copy: the stored mapping stays as it was saved
+    for key in (*ROLE_KEYS, "total"):
+        if key in out:
+            out[key] = spelled(out[key])
+    if isinstance(out.get("items"), list):
+        out["items"] = [spelled(c) for c in out["items"]]
+    for code, cols in list((out.get("measure_items") or {}).items()):
+        out["measure_items"][code] = [spelled(c) for c in cols]
+    for entry in out.get("measures") or []:
+        if isinstance(entry.get("items"), list):
+            entry["items"] = [spelled(c) for c in entry["items"]]
+        for key in ("total", "skip", "session_date"):
+            if key in entry:
+                entry[key] = spelled(entry[key])
+    return out
 
 
 def _drop_from_mapping(mapping: dict[str, Any], dropped: set[str]) -> list[str]:
