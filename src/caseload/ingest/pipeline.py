@@ -6,6 +6,7 @@ validated and stored with a handful of set-based statements. One file is one tra
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import uuid
@@ -447,7 +448,7 @@ def _in_spelling_of(mapping: dict[str, Any], names: list[str]) -> dict[str, Any]
         same = by_key.get(col.strip().lower(), [])
         return same[0] if len(same) == 1 else col
 
-    out = json.loads(json.dumps(mapping))  # a copy: the stored mapping stays as it was saved
+    out = copy.deepcopy(mapping)  # the stored mapping stays as it was saved
     for key in (*ROLE_KEYS, "total"):
         if key in out:
             out[key] = spelled(out[key])

@@ -337,8 +337,11 @@ def _check_zip(data: bytes, file_name: str) -> None:
             )
 
 
-def _check_sheet_extents(data: bytes, file_name: str, kind: str) -> None:
-    """Refuse a workbook whose sheet would not fit the reader's limits, before calamine loads it.
+def _error_cells_of_checked_workbook(
+    data: bytes, file_name: str, kind: str
+) -> dict[str, list[tuple[int, int, str]]]:
+    """Refuse a workbook whose sheet would not fit the reader's limits, before calamine loads it; the error
+    values (#DIV/0!, #N/A ...) of an xlsx by sheet, which calamine would read as blanks.
 
     calamine allocates each sheet as one block from A1 to its furthest value, and aborts the whole process
     when that fails (one value at XFD1048576: 549 GB); the sizes checked after loading come too late.
@@ -347,24 +350,18 @@ def _check_sheet_extents(data: bytes, file_name: str, kind: str) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             if kind == "ods":
                 extent.check_ods(zf, MAX_COLUMNS, MAX_CELLS)
-            else:
-                extent.check_xlsx(zf, MAX_COLUMNS, MAX_CELLS)
+                return {}
+            extent.check_xlsx(zf, MAX_COLUMNS, MAX_CELLS)
+            try:
+                return extent.xlsx_error_cells(zf)
+            except (extent.SheetDamaged, zipfile.BadZipFile, ValueError, OSError, RuntimeError):
+                return {}  # not searchable: calamine then names what is wrong
     except extent.SheetTooLarge as exc:
         raise ImportError_(f"{file_name}: {exc}") from None
     except extent.SheetDamaged as exc:
         raise ImportError_(f"{file_name}: a damaged spreadsheet ({exc})") from None
     except (zipfile.BadZipFile, ValueError, OSError, RuntimeError):
         raise ImportError_(f"{file_name}: a damaged spreadsheet (the zip container cannot be read)") from None
-
-
-def _error_cells(data: bytes) -> dict[str, list[tuple[int, int, str]]]:
-    """Error values (#DIV/0!, #N/A ...) by sheet, which calamine would read as blanks (extent.xlsx_error_cells);
-    none where the workbook cannot be searched (calamine then names what is wrong)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return extent.xlsx_error_cells(zf)
-    except (extent.SheetDamaged, zipfile.BadZipFile, ValueError, OSError, RuntimeError):
-        return {}
 
 
 def _check_ole(data: bytes, file_name: str) -> None:
@@ -504,9 +501,7 @@ def read_spreadsheet_grids(data: bytes, file_name: str, kind: str, sheet: str | 
     errors: dict[str, list[tuple[int, int, str]]] = {}
     if kind in ("xlsx", "xlsm", "ods"):
         _check_zip(data, file_name)
-        _check_sheet_extents(data, file_name, kind)
-        if kind != "ods":
-            errors = _error_cells(data)
+        errors = _error_cells_of_checked_workbook(data, file_name, kind)
     else:
         _check_ole(data, file_name)
     try:
