@@ -7,22 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
+from _import_page import import_page, map_by_hand, metrics, page_text, widget
 from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGE = "views/import_data.py"
 
 
 @pytest.fixture
 def page(monkeypatch, tmp_path):
     """The Import page of app.py on a fresh store file of its own."""
     db = tmp_path / "store.duckdb"
-    monkeypatch.setenv("CASELOAD_DB", str(db))
-    monkeypatch.delenv("CASELOAD_MEASURES", raising=False)
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at, db
+    return import_page(monkeypatch, db), db
 
 
 def _upload(at: AppTest, path: Path, mime: str = "text/csv") -> AppTest:
@@ -39,27 +32,6 @@ def _frame_with(at: AppTest, column: str):
     raise AssertionError(f"no table with a {column!r} column")
 
 
-def _widget(at: AppTest, suffix: str):
-    """The mapping editor's widget whose key ends with this suffix (keys carry the upload's id)."""
-    for box in at.selectbox:
-        if box.key and box.key.endswith(suffix):
-            return box
-    raise AssertionError(f"no selectbox with a key ending in {suffix!r}")
-
-
-def _metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def _all_text(at: AppTest) -> str:
-    parts = []
-    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title", "subheader"):
-        parts += [str(e.value) for e in at.get(kind)]
-    for frame in at.dataframe:
-        parts.append(frame.value.to_csv())
-    return "\n".join(parts)
-
-
 def _ratings_shown(at: AppTest) -> int:
     """Ratings in the store, read through the page's own cached connection (the file is locked by it)."""
     from views._shared import get_connection
@@ -70,14 +42,14 @@ def _ratings_shown(at: AppTest) -> int:
 def test_an_uploaded_export_is_previewed_imported_and_listed(page, shared_data):
     at, db = page
     _upload(at, shared_data / "exports" / "caseload_export_2026-03.csv")
-    assert "long: one row per client, session and measure" in _all_text(at)
+    assert "long: one row per client, session and measure" in page_text(at)
     preview = at.dataframe[0].value
     assert list(preview.columns[:3]) == ["client_id", "clinician_id", "session_date"]
-    assert _widget(at, "__client_id").value == "client_id"
+    assert widget(at, "__client_id").value == "client_id"
     at.button(key="do_import").click().run()
     assert not at.exception
-    assert _metrics(at) == {"Rows read": "245", "Imported": "245", "Duplicate": "0", "Rejected": "0"}
-    assert "245 = 245 + 0 + 0" in _all_text(at)
+    assert metrics(at) == {"Rows read": "245", "Imported": "245", "Duplicate": "0", "Rejected": "0"}
+    assert "245 = 245 + 0 + 0" in page_text(at)
     past = _frame_with(at, "Ratings added")
     assert list(past["File"]) == ["caseload_export_2026-03.csv"]
     assert list(past["Ratings added"]) == [245]
@@ -88,7 +60,7 @@ def test_rejected_rows_are_listed_with_their_reason_and_downloadable(page, share
     at, _db = page
     _upload(at, shared_data / "exports" / "ors_manual_entry_with_errors.csv")
     at.button(key="do_import").click().run()
-    assert _metrics(at) == {"Rows read": "140", "Imported": "127", "Duplicate": "3", "Rejected": "10"}
+    assert metrics(at) == {"Rows read": "140", "Imported": "127", "Duplicate": "3", "Rejected": "10"}
     errors = _frame_with(at, "Message")
     assert len(errors) == 10
     row = errors.set_index("Row").loc[106]
@@ -102,15 +74,15 @@ def test_a_file_with_identifiers_is_refused_until_the_user_drops_those_columns(
 ):
     at, db = page
     _upload(at, shared_data / "exports" / "client_list_with_identifiers.csv")
-    text = _all_text(at)
+    text = page_text(at)
     for column in ("Client Name", "Email", "DOB", "Notes"):
         assert f"**{column}**" in text
     assert at.button(key="do_import").disabled
     at.checkbox(key="drop_identifiers").check().run()
     at.button(key="do_import").click().run()
     assert not at.exception
-    assert _metrics(at)["Imported"] == "69"
-    text = _all_text(at)
+    assert metrics(at)["Imported"] == "69"
+    text = page_text(at)
     for forbidden in exports_manifest["client_list_with_identifiers.csv"]:
         assert forbidden not in text
 
@@ -120,9 +92,9 @@ def test_every_sheet_of_a_workbook_with_a_title_row_is_read(page, shared_data):
     mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     _upload(at, shared_data / "exports" / "ors_srs_workbook.xlsx", mime)
     assert [t.label for t in at.tabs] == ["ORS", "SRS"]
-    assert "Read me" in _all_text(at)  # named as not imported
+    assert "Read me" in page_text(at)  # named as not imported
     at.button(key="do_import").click().run()
-    assert _metrics(at) == {"Rows read": "225", "Imported": "225", "Duplicate": "0", "Rejected": "0"}
+    assert metrics(at) == {"Rows read": "225", "Imported": "225", "Duplicate": "0", "Rejected": "0"}
 
 
 def test_an_unrecognised_layout_is_mapped_by_hand_and_the_mapping_is_remembered(page, tmp_path):
@@ -131,19 +103,16 @@ def test_an_unrecognised_layout_is_mapped_by_hand_and_the_mapping_is_remembered(
     odd.write_text("Kennung,Tag,Punkte\nX1,05.01.2026,20\nX1,12.01.2026,22.5\n", encoding="utf-8")
     _upload(at, odd)
     assert at.warning, "the missing client column is pointed out"
-    _widget(at, "__client_id").select("Kennung").run()
-    _widget(at, "__session_date").select("Tag").run()
-    _widget(at, "__m0_measure").select("ORS").run()
-    _widget(at, "__m0_total").select("Punkte").run()
+    map_by_hand(at, "Kennung", "Tag", "ORS", "Punkte")
     at.button(key="do_import").click().run()
     assert not at.exception
-    assert _metrics(at)["Imported"] == "2"
+    assert metrics(at)["Imported"] == "2"
     # The same columns again: recognised from the saved mapping, no hand work.
     again = tmp_path / "odd2.csv"
     again.write_text("Kennung,Tag,Punkte\nX2,19.01.2026,30\n", encoding="utf-8")
     _upload(at, again)
     assert not at.warning
-    assert _widget(at, "__client_id").value == "Kennung"
+    assert widget(at, "__client_id").value == "Kennung"
 
 
 def test_an_import_can_be_undone_from_the_history(page, shared_data):
@@ -275,7 +244,7 @@ def test_a_later_export_that_only_adds_an_ending_says_so_in_its_report(page, tmp
     _upload(at, april)
     at.button(key="do_import").click().run()
     assert not at.exception
-    assert _metrics(at) == {"Rows read": "2", "Imported": "0", "Duplicate": "2", "Rejected": "0"}
+    assert metrics(at) == {"Rows read": "2", "Imported": "0", "Duplicate": "2", "Rejected": "0"}
     success = [str(s.value) for s in at.success]
     assert any(
         "april.csv: 0 ratings stored. 1 stored rating took the episode ending this file gives." in s

@@ -5,26 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import pytest
+from _import_page import import_page, map_by_hand, metrics, page_text, widget
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGE = "views/import_data.py"
 FORMULA_STARTS = ("=", "+", "-", "@")
 
 
 @pytest.fixture
 def page(monkeypatch, tmp_path):
     """The Import page of app.py on a fresh store file of its own."""
-    monkeypatch.setenv("CASELOAD_DB", str(tmp_path / "store.duckdb"))
-    monkeypatch.delenv("CASELOAD_MEASURES", raising=False)
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    return import_page(monkeypatch, tmp_path / "store.duckdb")
 
 
 @pytest.fixture
@@ -54,29 +47,6 @@ def _import(at: AppTest) -> AppTest:
     return at
 
 
-def _widget(at: AppTest, suffix: str):
-    for box in at.selectbox:
-        if box.key and box.key.endswith(suffix):
-            return box
-    raise AssertionError(f"no selectbox with a key ending in {suffix!r}")
-
-
-def _metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def _page_text(at: AppTest) -> str:
-    """Everything the page shows as text: messages, tables (with their headers) and widget choices."""
-    parts = []
-    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title", "subheader"):
-        parts += [str(e.value) for e in at.get(kind)]
-    for frame in at.dataframe:
-        parts.append(frame.value.to_csv())
-    for box in [*at.selectbox, *at.multiselect]:
-        parts += [str(o) for o in box.options]
-    return "\n".join(parts)
-
-
 def _store_text() -> str:
     """Every row of every table in the store, as text (read through the page's own connection)."""
     from views._shared import get_connection
@@ -98,30 +68,24 @@ ODD_NEXT = "Kennung,Tag,Punkte,Extra\nX2,19.01.2026,30,13\nX2,26.01.2026,31,14\n
 
 def test_a_hand_mapping_is_applied_to_next_months_file_and_the_page_says_so(page):
     at = _upload(page, "march.csv", ODD)
-    _widget(at, "__client_id").select("Kennung").run()
-    _widget(at, "__session_date").select("Tag").run()
-    _widget(at, "__m0_measure").select("ORS").run()
-    _widget(at, "__m0_total").select("Punkte").run()
+    map_by_hand(at, "Kennung", "Tag", "ORS", "Punkte")
     _import(at)
-    assert _metrics(at)["Imported"] == "2"
+    assert metrics(at)["Imported"] == "2"
     _upload(at, "april.csv", ODD_NEXT)
     assert not at.warning
     assert any("mapping saved for files with these columns was applied" in str(c.value) for c in at.caption)
-    assert (_widget(at, "__m0_measure").value, _widget(at, "__m0_total").value) == ("ORS", "Punkte")
+    assert (widget(at, "__m0_measure").value, widget(at, "__m0_total").value) == ("ORS", "Punkte")
     _import(at)
-    assert _metrics(at) == {"Rows read": "2", "Imported": "2", "Duplicate": "0", "Rejected": "0"}
+    assert metrics(at) == {"Rows read": "2", "Imported": "2", "Duplicate": "0", "Rejected": "0"}
 
 
 def test_a_changed_mapping_is_used_for_that_file_and_saved_for_the_next(page):
     at = _upload(page, "march.csv", ODD)
-    _widget(at, "__client_id").select("Kennung").run()
-    _widget(at, "__session_date").select("Tag").run()
-    _widget(at, "__m0_measure").select("ORS").run()
-    _widget(at, "__m0_total").select("Punkte").run()
+    map_by_hand(at, "Kennung", "Tag", "ORS", "Punkte")
     _import(at)
     _upload(at, "april.csv", ODD_NEXT)
-    _widget(at, "__m0_measure").select("CORS").run()
-    _widget(at, "__m0_total").select("Extra").run()
+    widget(at, "__m0_measure").select("CORS").run()
+    widget(at, "__m0_total").select("Extra").run()
     _import(at)
     from views._shared import get_connection
 
@@ -129,7 +93,7 @@ def test_a_changed_mapping_is_used_for_that_file_and_saved_for_the_next(page):
     assert sorted(stored) == [("CORS", 13.0), ("CORS", 14.0)]
     assert [m["measures"][0]["measure"] for m in _saved_mappings()] == ["CORS"]
     _upload(at, "may.csv", "Kennung,Tag,Punkte,Extra\nX3,02.02.2026,25,15\n")
-    assert (_widget(at, "__m0_measure").value, _widget(at, "__m0_total").value) == ("CORS", "Extra")
+    assert (widget(at, "__m0_measure").value, widget(at, "__m0_total").value) == ("CORS", "Extra")
 
 
 def _rejected_download(at: AppTest, downloads: list[bytes]) -> list[dict[str, str]]:
@@ -146,7 +110,7 @@ def test_the_rejected_rows_download_lists_every_row_and_runs_no_formula_in_a_spr
         for i, v in enumerate(values)
     )
     at = _import(_upload(page, "formulas.csv", text))
-    assert _metrics(at) == {"Rows read": "6", "Imported": "1", "Duplicate": "0", "Rejected": "5"}
+    assert metrics(at) == {"Rows read": "6", "Imported": "1", "Duplicate": "0", "Rejected": "5"}
     rows = _rejected_download(at, downloads)
     assert [r["row"] for r in rows] == ["2", "3", "4", "5", "6"]
     for row in rows:
@@ -173,12 +137,12 @@ def test_dropping_identifier_columns_keeps_every_identifying_value_out_of_page_s
     assert at.button(key="do_import").disabled
     at.checkbox(key="drop_identifiers").check().run()
     _import(at)
-    assert _metrics(at) == {"Rows read": "3", "Imported": "3", "Duplicate": "0", "Rejected": "0"}
+    assert metrics(at) == {"Rows read": "3", "Imported": "3", "Duplicate": "0", "Rejected": "0"}
     report = json.dumps(at.session_state["import_last_report"])
     rejected = _rejected_download(at, downloads)
     assert {r["row"] for r in rejected} == {"2", "3"}
     seen = {
-        "page": _page_text(at),
+        "page": page_text(at, choices=True),
         "store": _store_text(),
         "report": report,
         "download": "\n".join(d.decode("utf-8", "replace") for d in downloads),
@@ -198,12 +162,12 @@ EMAIL_HEADER = (
 def test_a_header_that_is_an_email_address_is_refused_and_never_shown_or_stored(page, downloads):
     at = _upload(page, "mail_header.csv", EMAIL_HEADER)
     assert at.button(key="do_import").disabled, "a column headed by an e-mail address is an identifier"
-    assert "anna.berg" not in _page_text(at)
+    assert "anna.berg" not in page_text(at, choices=True)
     at.checkbox(key="drop_identifiers").check().run()
     _import(at)
-    assert _metrics(at)["Imported"] == "2"
+    assert metrics(at)["Imported"] == "2"
     for where, text in {
-        "page": _page_text(at),
+        "page": page_text(at, choices=True),
         "store": _store_text(),
         "report": json.dumps(at.session_state["import_last_report"]),
     }.items():
@@ -218,7 +182,7 @@ def test_a_client_code_column_holding_email_addresses_is_refused_naming_that_col
     _import(at)
     messages = " ".join(str(e.value) for e in at.error)
     assert "the client code column client_id holds identifiers" in messages
-    assert "mia.k" not in _page_text(at) and "mia.k" not in _store_text()
+    assert "mia.k" not in page_text(at, choices=True) and "mia.k" not in _store_text()
 
 
 def test_a_file_without_a_chosen_client_code_column_says_to_choose_one_instead_of_importing(page):
