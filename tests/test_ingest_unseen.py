@@ -10,32 +10,15 @@ import io
 import json
 from datetime import date
 
-from caseload.ingest import import_file
+from _exports import import_export, stored_ratings
+
 from caseload.store import ratings
-
-TODAY = date(2026, 6, 1)
-
-
-def _import(con, registry, data: str | bytes, name: str = "export.csv", **kw):
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    report = import_file(con, raw, file_name=name, registry=registry, today=TODAY, **kw)
-    assert report.rows_read == report.rows_imported + report.rows_duplicate + report.rows_rejected
-    return report
 
 
 def _csv(rows: list[list[str]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)
     return out.getvalue()
-
-
-def _stored(con) -> list[tuple]:
-    """(client, measure, session, date, total) of every stored rating, sorted."""
-    rows = con.execute(
-        "select client_id, measure, session_number, strftime(session_date, '%Y-%m-%d'), total "
-        "from ratings order by all"
-    ).fetchall()
-    return [tuple(r) for r in rows]
 
 
 # ----------------------------------------------------------------------------- Qualtrics
@@ -130,9 +113,9 @@ def _qualtrics_gad7(import_id_row: bool) -> str:
 
 
 def test_a_qualtrics_contact_list_survey_takes_the_client_code_from_the_external_reference(con, registry):
-    report = _import(con, registry, _qualtrics_gad7(import_id_row=True), "qualtrics_gad7.csv")
+    report = import_export(con, registry, _qualtrics_gad7(import_id_row=True), "qualtrics_gad7.csv")
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (3, 2, 1)
-    assert _stored(con) == [
+    assert stored_ratings(con) == [
         ("EXT-0107", "GAD7", 1, "2026-01-05", 10.0),
         ("EXT-0107", "GAD7", 2, "2026-01-12", 5.0),
     ]
@@ -142,7 +125,7 @@ def test_a_qualtrics_contact_list_survey_takes_the_client_code_from_the_external
 
 
 def test_a_qualtrics_export_whose_import_id_row_was_deleted_reads_the_question_row_as_header(con, registry):
-    report = _import(con, registry, _qualtrics_gad7(import_id_row=False), "qualtrics_gad7_2rows.csv")
+    report = import_export(con, registry, _qualtrics_gad7(import_id_row=False), "qualtrics_gad7_2rows.csv")
     # The question-text row ('Recipient Last Name' under RecipientLastName) is no data row: it neither
     # makes the file look as if it held names nor becomes a rejected row.
     assert not report.refused, report.refused_reason
@@ -248,9 +231,9 @@ def test_a_redcap_export_with_repeating_instruments_dates_each_rating_by_its_own
         [*base("4101", "gad7", "1"), *blank_phq, "2026-01-06", *["2"] * 7, "14", "2"],
         [*base("4102", "gad7", "1"), *blank_phq, "2026-01-07", *["3"] * 7, "22", "2"],  # above 21
     ]
-    report = _import(con, registry, _csv(rows), "redcap_repeating.csv")
+    report = import_export(con, registry, _csv(rows), "redcap_repeating.csv")
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (5, 3, 2)
-    assert _stored(con) == [
+    assert stored_ratings(con) == [
         ("4101", "GAD7", 1, "2026-01-06", 14.0),
         ("4101", "PHQ9", 1, "2026-01-05", 9.0),
         ("4101", "PHQ9", 2, "2026-01-19", 4.0),
@@ -265,9 +248,9 @@ def test_a_redcap_export_with_repeating_instruments_dates_each_rating_by_its_own
 
 def test_dates_in_excels_day_month_name_year_format_are_read(con, registry):
     text = "Client,Session Date,ORS\r\nM-1,5-Jan-26,18.5\r\nM-1,19-Jan-26,21.0\r\nM-2,2-Feb-26,30\r\n"
-    report = _import(con, registry, text, "excel_dmmmyy.csv")
+    report = import_export(con, registry, text, "excel_dmmmyy.csv")
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (3, 3, 0)
-    assert _stored(con) == [
+    assert stored_ratings(con) == [
         ("M-1", "ORS", 1, "2026-01-05", 18.5),
         ("M-1", "ORS", 2, "2026-01-19", 21.0),
         ("M-2", "ORS", 1, "2026-02-02", 30.0),
@@ -311,9 +294,11 @@ def _tracker(second_client_dates: list[object]) -> bytes:
 def test_a_hand_made_wide_tracker_workbook_reads_every_client_and_session(con, registry):
     from datetime import datetime
 
-    report = _import(con, registry, _tracker([datetime(2026, 1, 6), datetime(2026, 1, 13)]), "tracker.xlsx")
+    report = import_export(
+        con, registry, _tracker([datetime(2026, 1, 6), datetime(2026, 1, 13)]), "tracker.xlsx"
+    )
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (2, 2, 0)
-    assert _stored(con) == [
+    assert stored_ratings(con) == [
         ("007", "ORS", 1, "2026-01-05", 18.5),
         ("007", "ORS", 2, "2026-01-12", 20.0),
         ("007", "ORS", 3, "2026-01-19", 22.0),
@@ -324,9 +309,9 @@ def test_a_hand_made_wide_tracker_workbook_reads_every_client_and_session(con, r
 
 
 def test_text_dates_typed_among_date_cells_are_read_in_their_own_format(con, registry):
-    report = _import(con, registry, _tracker(["06/01/2026", "13/01/2026"]), "tracker_text_dates.xlsx")
+    report = import_export(con, registry, _tracker(["06/01/2026", "13/01/2026"]), "tracker_text_dates.xlsx")
     assert [(e.row, e.column, e.value) for e in report.errors] == []
-    assert ("3105", "ORS", 2, "2026-01-13", 14.5) in _stored(con)
+    assert ("3105", "ORS", 2, "2026-01-13", 14.5) in stored_ratings(con)
 
 
 # Phone numbers as notes hold them; each is the only identifier in its row.
@@ -346,13 +331,13 @@ def test_phone_numbers_in_notes_in_every_usual_spelling_are_found_and_masked(con
     rows.append(["K-9", "9", "20.01.2026", "21", "ORS 18,5 -> 21; Termine 12.01., 19.01.; SRS 36/40"])
     text = "".join(";".join(r) + "\n" for r in rows)
 
-    refused = _import(con, registry, text, "notizen.csv")
+    refused = import_export(con, registry, text, "notizen.csv")
     assert refused.refused
     (finding,) = refused.identifier_columns
     assert (finding["column"], finding["kind"]) == ("Notiz", "phone_in_text")
     assert finding["rows"] == list(range(1, len(PHONES_IN_NOTES) + 1))  # the score note is no phone
 
-    kept = _import(con, registry, text, "notizen.csv", drop_identifiers=True)
+    kept = import_export(con, registry, text, "notizen.csv", drop_identifiers=True)
     assert (kept.rows_imported, kept.dropped_columns) == (len(PHONES_IN_NOTES) + 1, ["Notiz"])
     assert "1234567" not in json.dumps(kept.to_dict()) + json.dumps(refused.to_dict())
 
@@ -374,14 +359,14 @@ def test_a_score_under_a_skip_flag_is_reported_not_silently_dropped(con, registr
         "K-51,1,2026-01-05,Y,20.0,N,36.0\r\n"  # ORS skipped, yet a total is there
         "K-51,2,2026-01-12,N,21.0,Y,\r\n"
     )
-    report = _import(con, registry, text, "openfit_skip.csv")
+    report = import_export(con, registry, text, "openfit_skip.csv")
     # A skip flag and a score contradict each other (formats-and-norms: keep a skip flag distinct from a
     # score): neither is trusted, and the row says why; the row's SRS and the second session are stored.
     assert [(e.row, e.measure, e.column, e.value, e.reason) for e in report.errors] == [
         (1, "ORS", "Total_ORS", "20.0", "skipped_with_scores")
     ]
     assert "marked as skipped in column 'ORS_Skip'" in report.errors[0].message
-    assert sorted((r[1], r[2]) for r in _stored(con)) == [("ORS", 2), ("SRS", 1)]
+    assert sorted((r[1], r[2]) for r in stored_ratings(con)) == [("ORS", 2), ("SRS", 1)]
     assert report.rows_read == report.rows_imported + report.rows_duplicate + report.rows_rejected
 
 
@@ -394,7 +379,7 @@ def test_a_fraction_among_whole_number_answers_is_rejected_and_a_ruler_score_is_
         "P-1,2026-01-05,1,1,1.5,1,1,1,1,1,1\r\n"
         "P-1,2026-01-12,1,1,2.0,1,1,1,1,1,1\r\n"  # a whole number written with a decimal: fine
     )
-    report = _import(con, registry, text, "phq_fraction.csv")
+    report = import_export(con, registry, text, "phq_fraction.csv")
     assert [(e.row, e.measure, e.column, e.value, e.reason) for e in report.errors] == [
         (1, "PHQ9", "phq9_3", "1.5", "not_whole")
     ]
@@ -402,9 +387,9 @@ def test_a_fraction_among_whole_number_answers_is_rejected_and_a_ruler_score_is_
         "not a whole number; PHQ9 items are answered with a whole number from 0 to 3"
         in report.errors[0].message
     )
-    assert _stored(con) == [("P-1", "PHQ9", 1, "2026-01-12", 10.0)]  # numbered among stored dates
+    assert stored_ratings(con) == [("P-1", "PHQ9", 1, "2026-01-12", 10.0)]  # numbered among stored dates
 
-    ors = _import(
+    ors = import_export(
         con, registry, "client,date,ORS1,ORS2,ORS3,ORS4\r\nO-1,2026-01-05,5.5,6.1,7,8\r\n", "ors.csv"
     )
     assert (ors.rows_imported, ors.errors) == (1, [])
@@ -420,12 +405,12 @@ def test_a_value_beyond_a_measures_items_in_shared_item_columns_is_reported(con,
         "A1,2026-01-05,GAD7,1,1,1,1,1,1,1,2,\r\n"
         "A1,2026-01-12,GAD7,1,1,1,1,1,1,1,,\r\n"
     )
-    report = _import(con, registry, text, "shared_items.csv")
+    report = import_export(con, registry, text, "shared_items.csv")
     assert [(e.row, e.measure, e.column, e.value, e.reason) for e in report.errors] == [
         (2, "GAD7", "item8", "2", "extra_items")
     ]
     assert report.errors[0].message.startswith("GAD7 has 7 items, yet column 'item8' beyond them holds '2'")
-    assert [(r[1], r[3], r[4]) for r in _stored(con)] == [
+    assert [(r[1], r[3], r[4]) for r in stored_ratings(con)] == [
         ("GAD7", "2026-01-12", 7.0),
         ("PHQ9", "2026-01-05", 9.0),
     ]
@@ -438,7 +423,7 @@ def test_a_notes_column_with_phone_numbers_and_email_addresses_is_refused_naming
         "N-1,2,2026-01-12,22,wrote from mum.k@example.org\r\n"
         "N-1,3,2026-01-19,24,\r\n"
     )
-    refused = _import(con, registry, text, "notes.csv")
+    refused = import_export(con, registry, text, "notes.csv")
     assert refused.refused
     assert sorted((f["column"], f["kind"], tuple(f["rows"])) for f in refused.identifier_columns) == [
         ("Notes", "email_in_text", (2,)),
@@ -446,7 +431,7 @@ def test_a_notes_column_with_phone_numbers_and_email_addresses_is_refused_naming
     ]
     message = refused.refused_reason
     assert "'Notes' (e-mail" in message and "'Notes' (phone" in message and "example.org" not in message
-    kept = _import(con, registry, text, "notes.csv", drop_identifiers=True)
+    kept = import_export(con, registry, text, "notes.csv", drop_identifiers=True)
     assert (kept.rows_imported, kept.dropped_columns) == (3, ["Notes"])
 
 
@@ -456,16 +441,16 @@ def test_following_the_conflict_message_stores_the_later_exports_score_and_keeps
     from caseload.ingest import undo_import
 
     head = "Client ID,Session,Date,ORS Total\n"
-    first = _import(con, registry, head + "A1,1,2026-01-05,20\nA1,2,2026-01-12,22\n", "jan.csv")
+    first = import_export(con, registry, head + "A1,1,2026-01-05,20\nA1,2,2026-01-12,22\n", "jan.csv")
     later_text = head + "A1,1,2026-01-05,21\nA1,2,2026-01-12,22\nA1,3,2026-01-19,24\n"
-    later = _import(con, registry, later_text, "feb.csv")
+    later = import_export(con, registry, later_text, "feb.csv")
     (error,) = later.errors
     assert error.reason == "conflict"
     assert "undo the earlier import, then import this file again" in error.message
     undo_import(con, first.import_id)
-    again = _import(con, registry, later_text, "feb.csv")
+    again = import_export(con, registry, later_text, "feb.csv")
     assert (again.rows_imported, again.rows_duplicate, again.errors) == (1, 2, [])
-    assert [(s, t) for _c, _m, s, _d, t in _stored(con)] == [(1, 21.0), (2, 22.0), (3, 24.0)]
+    assert [(s, t) for _c, _m, s, _d, t in stored_ratings(con)] == [(1, 21.0), (2, 22.0), (3, 24.0)]
 
 
 def test_a_score_typed_into_a_date_cell_is_reported_not_stored_as_a_session_in_1900(con, registry):
@@ -480,12 +465,12 @@ def test_a_score_typed_into_a_date_cell_is_reported_not_stored_as_a_session_in_1
         ws.cell(ws.max_row, 3).number_format = "dd.mm.yyyy"
     buf = io.BytesIO()
     wb.save(buf)
-    report = _import(con, registry, buf.getvalue(), "dates.xlsx")
+    report = import_export(con, registry, buf.getvalue(), "dates.xlsx")
     assert [(e.row, e.column, e.value, e.reason) for e in report.errors] == [
         (2, "Date", "1900-01-24", "early_date")
     ]
     assert "before 1970" in report.errors[0].message
-    assert _stored(con) == [("E-1", "ORS", 1, "2026-01-05", 20.0)]
+    assert stored_ratings(con) == [("E-1", "ORS", 1, "2026-01-05", 20.0)]
 
 
 def test_a_saved_mapping_reads_next_months_file_whose_headers_differ_only_in_case(con, registry):
@@ -496,11 +481,11 @@ def test_a_saved_mapping_reads_next_months_file_whose_headers_differ_only_in_cas
         "session_date": "Tag",
         "measures": [{"measure": "ORS", "total": "Punkte"}],
     }
-    _import(con, registry, "Kennung,Tag,Punkte\nX1,05.01.2026,20\n", "jan.csv", mapping=mapping)
-    later = _import(con, registry, "KENNUNG,TAG,PUNKTE\nX1,12.01.2026,22.5\n", "feb.csv")
+    import_export(con, registry, "Kennung,Tag,Punkte\nX1,05.01.2026,20\n", "jan.csv", mapping=mapping)
+    later = import_export(con, registry, "KENNUNG,TAG,PUNKTE\nX1,12.01.2026,22.5\n", "feb.csv")
     assert later.mapping["sources"] == {"": "saved"}
     assert (later.rows_imported, later.errors) == (1, [])
-    assert [(c, s, d, t) for c, _m, s, d, t in _stored(con)] == [
+    assert [(c, s, d, t) for c, _m, s, d, t in stored_ratings(con)] == [
         ("X1", 1, "2026-01-05", 20.0),
         ("X1", 2, "2026-01-12", 22.5),
     ]

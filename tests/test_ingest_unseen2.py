@@ -13,28 +13,11 @@ from datetime import date, time
 
 import openpyxl
 import pytest
+from _exports import import_export, stored_ratings
 
 from caseload.cli import main
-from caseload.ingest import ImportError_, import_file, undo_import
+from caseload.ingest import ImportError_, undo_import
 from caseload.store import connect
-
-TODAY = date(2026, 6, 1)
-
-
-def _import(con, registry, data: str | bytes, name: str = "export.csv", **kw):
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    report = import_file(con, raw, file_name=name, registry=registry, today=TODAY, **kw)
-    assert report.rows_read == report.rows_imported + report.rows_duplicate + report.rows_rejected
-    return report
-
-
-def _stored(con) -> list[tuple]:
-    """(client, measure, session, date, total, import) of every stored rating, sorted."""
-    rows = con.execute(
-        "select client_id, measure, session_number, strftime(session_date, '%Y-%m-%d'), total, import_id "
-        "from ratings order by all"
-    ).fetchall()
-    return [tuple(r) for r in rows]
 
 
 def _problems(report) -> list[tuple]:
@@ -84,7 +67,7 @@ def test_formula_errors_in_score_cells_are_reported_by_their_error_not_taken_for
     ws.append(["W1", 3, date(2026, 1, 19), "#N/A", "#VALUE!"])  # error values typed in
     ws.append(["W1", 4, date(2026, 1, 26), "=D2+1", 34])  # cached #REF!
     data = _with_cached_errors(_xlsx(wb), {"D3": "#DIV/0!", "D5": "#REF!"})
-    report = _import(con, registry, data, "errors.xlsx")
+    report = import_export(con, registry, data, "errors.xlsx")
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (4, 3, 1)
     assert _problems(report) == [
         ("Scores", 2, "ORS Total", "#DIV/0!", "non_numeric"),
@@ -93,14 +76,14 @@ def test_formula_errors_in_score_cells_are_reported_by_their_error_not_taken_for
         ("Scores", 4, "ORS Total", "#REF!", "non_numeric"),
     ]
     assert "'#DIV/0!' in column 'ORS Total'" in report.errors[0].message
-    assert [(c, m, s, t) for c, m, s, _d, t, _i in _stored(con)] == [
+    assert [(c, m, s, t) for c, m, s, _d, t, _i in stored_ratings(con, with_import=True)] == [
         ("W1", "ORS", 1, 20.0),
         ("W1", "SRS", 1, 36.0),
         ("W1", "SRS", 2, 35.0),
         ("W1", "SRS", 4, 34.0),
     ]
     # --strict: a formula error is a problem to fix, not a row without scores.
-    strict = _import(connect(":memory:"), registry, data, "errors.xlsx", strict=True)
+    strict = import_export(connect(":memory:"), registry, data, "errors.xlsx", strict=True)
     assert strict.refused and len(strict.errors) == 4
 
 
@@ -113,7 +96,7 @@ def test_booleans_times_of_day_and_pre_1900_dates_are_each_reported_by_cell(con,
     ws.append(["B1", 2, date(2026, 1, 12), True])  # a checkbox column dragged into the scores
     ws.append(["B1", 3, time(10, 30), 22])  # a time typed where the date belongs
     ws.append(["B1", 4, "15/03/1899", 23])  # Excel keeps dates before 1900 as text
-    report = _import(con, registry, _xlsx(wb), "log.xlsx")
+    report = import_export(con, registry, _xlsx(wb), "log.xlsx")
     assert (report.rows_imported, report.rows_rejected) == (1, 3)
     assert _problems(report) == [
         ("Log", 2, "ORS Total", "TRUE", "non_numeric"),
@@ -144,12 +127,12 @@ def _three_layouts() -> openpyxl.Workbook:
 
 
 def test_each_sheet_of_a_workbook_is_read_in_its_own_layout_and_a_hidden_sheet_is_not_lost(con, registry):
-    report = _import(con, registry, _xlsx(_three_layouts()), "clinic.xlsx")
+    report = import_export(con, registry, _xlsx(_three_layouts()), "clinic.xlsx")
     assert report.sheets == ["ORS long", "PHQ GAD", "Archive"]
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (6, 6, 0)
     assert report.records_by_measure == {"GAD7": 1, "ORS": 3, "PHQ9": 2, "SRS": 1}
     assert any("'Notes'" in w for w in report.warnings)  # the text-only sheet is named as skipped
-    stored = {(c, m, s, t) for c, m, s, _d, t, _i in _stored(con)}
+    stored = {(c, m, s, t) for c, m, s, _d, t, _i in stored_ratings(con, with_import=True)}
     assert ("H1", "ORS", 1, 15.0) in stored  # the hidden sheet's row is stored, and the report says so
     assert "sheet 'Archive' is hidden in the workbook; its rows were read like the others" in report.warnings
     assert {("P1", "PHQ9", 1, 12.0), ("P1", "PHQ9", 2, 10.0), ("P1", "GAD7", 1, 9.0)} <= stored
@@ -157,11 +140,11 @@ def test_each_sheet_of_a_workbook_is_read_in_its_own_layout_and_a_hidden_sheet_i
 
 def test_a_chosen_sheet_is_the_only_one_read_and_a_wrong_name_lists_the_sheets(con, registry):
     data = _xlsx(_three_layouts())
-    report = _import(con, registry, data, "clinic.xlsx", sheet="PHQ GAD")
+    report = import_export(con, registry, data, "clinic.xlsx", sheet="PHQ GAD")
     assert report.sheets == ["PHQ GAD"] and report.rows_read == 2
-    assert {c for c, *_ in _stored(con)} == {"P1"}
+    assert {c for c, *_ in stored_ratings(con, with_import=True)} == {"P1"}
     with pytest.raises(ImportError_) as exc:
-        _import(con, registry, data, "clinic.xlsx", sheet="phq gad")
+        import_export(con, registry, data, "clinic.xlsx", sheet="phq gad")
     assert str(exc.value) == (
         "clinic.xlsx: there is no sheet 'phq gad' (sheets: ORS long, PHQ GAD, Archive, Notes)"
     )
@@ -193,7 +176,7 @@ def test_a_client_code_in_a_merged_cell_leaves_the_lower_rows_reported_not_dropp
     ws.append(["M1", 1, date(2026, 1, 7), 25])
     ws.append([None, 2, date(2026, 1, 14), 27])
     ws.merge_cells("A3:A4")
-    report = _import(con, registry, _xlsx(wb), "tracker.xlsx")
+    report = import_export(con, registry, _xlsx(wb), "tracker.xlsx")
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (2, 1, 1)
     assert _problems(report) == [("Tracker", 2, "Client ID", "", "missing_client_id")]
     assert report.errors[0].line == 4
@@ -207,9 +190,9 @@ def test_a_very_wide_per_client_sheet_reads_every_session(con, registry):
     dates = [date(2025, 1, 6).fromordinal(date(2025, 1, 6).toordinal() + 7 * k) for k in range(40)]
     ws.append(["V1"] + [v for k in range(40) for v in (dates[k], 10 + k * 0.5)])
     ws.append(["V2"] + [v for k in range(3) for v in (dates[k], 30)])
-    report = _import(con, registry, _xlsx(wb), "wide.xlsx")
+    report = import_export(con, registry, _xlsx(wb), "wide.xlsx")
     assert (report.rows_read, report.rows_imported, report.records_added) == (2, 2, 43)
-    v1 = [(s, d, t) for c, _m, s, d, t, _i in _stored(con) if c == "V1"]
+    v1 = [(s, d, t) for c, _m, s, d, t, _i in stored_ratings(con, with_import=True) if c == "V1"]
     assert v1[0] == (1, "2025-01-06", 10.0) and v1[-1] == (40, dates[39].isoformat(), 29.5)
 
 
@@ -272,10 +255,10 @@ LONG_MAP = {
 def test_measure_values_name_a_long_files_own_measure_words_and_other_words_are_rejected_by_row(
     con, registry
 ):
-    report = _import(con, registry, LONG, "long.csv", mapping=LONG_MAP)
+    report = import_export(con, registry, LONG, "long.csv", mapping=LONG_MAP)
     assert (report.rows_imported, report.rows_rejected) == (4, 1)
     assert _problems(report) == [(None, 5, "Bogen", "Fragebogen X", "unknown_measure")]
-    assert [(m, s, t) for _c, m, s, _d, t, _i in _stored(con)] == [
+    assert [(m, s, t) for _c, m, s, _d, t, _i in stored_ratings(con, with_import=True)] == [
         ("ORS", 1, 20.0),
         ("ORS", 2, 22.0),
         ("PHQ9", 1, 12.0),
@@ -286,20 +269,20 @@ def test_measure_values_name_a_long_files_own_measure_words_and_other_words_are_
 def test_measure_values_naming_a_measure_not_in_the_registry_stop_the_import(con, registry):
     wrong = {**LONG_MAP, "measure_values": {"Ergebnis": "OSR", "Sitzung": "SRS"}}
     with pytest.raises(ImportError_, match="'Ergebnis' in column 'Bogen' as measure 'OSR', which is not in"):
-        _import(con, registry, LONG, "long.csv", mapping=wrong)
-    assert _stored(con) == []
+        import_export(con, registry, LONG, "long.csv", mapping=wrong)
+    assert stored_ratings(con, with_import=True) == []
 
 
 def test_a_saved_mapping_reads_the_next_file_with_the_same_columns_only(con, registry):
-    _import(con, registry, ODD, "jan.csv", mapping=GOOD)
-    same = _import(con, registry, "Kennung,Tag,Punkte\nX2,19.01.2026,30\n", "feb.csv")
+    import_export(con, registry, ODD, "jan.csv", mapping=GOOD)
+    same = import_export(con, registry, "Kennung,Tag,Punkte\nX2,19.01.2026,30\n", "feb.csv")
     assert same.rows_imported == 1 and same.mapping["sources"] == {"": "saved"}
     # The same names in another order, or one more column, are another signature: not read with the
     # saved mapping, and refused with the columns named rather than guessed (see report: policy).
     for text in ("Tag,Kennung,Punkte\n19.01.2026,X3,30\n", "Kennung,Tag,Punkte,Notiz\nX3,19.01.2026,30,ok\n"):
         with pytest.raises(ImportError_, match="the layout was not recognised.*Kennung"):
-            _import(con, registry, text, "mar.csv")
-    assert {c for c, *_ in _stored(con)} == {"X1", "X2"}
+            import_export(con, registry, text, "mar.csv")
+    assert {c for c, *_ in stored_ratings(con, with_import=True)} == {"X1", "X2"}
 
 
 # ----------------------------------------------------------------------------- history
@@ -309,16 +292,16 @@ JAN = HEAD + "A1,1,2026-01-05,20,36\nA1,2,2026-01-12,22,37\n"
 
 
 def test_reimporting_the_same_export_adds_nothing(con, registry):
-    first = _import(con, registry, JAN, "jan.csv")
-    again = _import(con, registry, JAN, "jan.csv")
+    first = import_export(con, registry, JAN, "jan.csv")
+    again = import_export(con, registry, JAN, "jan.csv")
     assert (first.records_added, again.records_added) == (4, 0)
     assert (again.rows_imported, again.rows_duplicate, again.rows_rejected, again.errors) == (0, 2, 0, [])
-    assert {i for *_, i in _stored(con)} == {first.import_id}
+    assert {i for *_, i in stored_ratings(con, with_import=True)} == {first.import_id}
 
 
 def test_a_later_export_with_a_changed_score_and_a_deleted_session_changes_nothing_stored(con, registry):
-    first = _import(con, registry, JAN, "jan.csv")
-    later = _import(con, registry, HEAD + "A1,1,2026-01-05,21,36\nA1,3,2026-01-19,24,38\n", "feb.csv")
+    first = import_export(con, registry, JAN, "jan.csv")
+    later = import_export(con, registry, HEAD + "A1,1,2026-01-05,21,36\nA1,3,2026-01-19,24,38\n", "feb.csv")
     assert (later.rows_imported, later.rows_duplicate, later.rows_rejected) == (1, 1, 0)
     (conflict,) = later.conflicts
     assert (
@@ -335,7 +318,7 @@ def test_a_later_export_with_a_changed_score_and_a_deleted_session_changes_nothi
     (error,) = later.errors
     assert (error.row, error.column, error.value, error.reason) == (1, "ORS Total", "21", "conflict")
     assert "stored total 20" in error.message
-    assert [(m, s, t, i) for _c, m, s, _d, t, i in _stored(con)] == [
+    assert [(m, s, t, i) for _c, m, s, _d, t, i in stored_ratings(con, with_import=True)] == [
         ("ORS", 1, 20.0, first.import_id),  # kept, not overwritten
         ("ORS", 2, 22.0, first.import_id),  # missing from the later export, not deleted
         ("ORS", 3, 24.0, later.import_id),
@@ -346,11 +329,11 @@ def test_a_later_export_with_a_changed_score_and_a_deleted_session_changes_nothi
 
 
 def test_undoing_the_first_of_two_overlapping_imports_keeps_what_the_second_also_held(con, registry):
-    jan = _import(con, registry, JAN, "jan.csv")
-    feb = _import(con, registry, JAN + "A1,3,2026-01-19,24,38\n", "feb.csv")
+    jan = import_export(con, registry, JAN, "jan.csv")
+    feb = import_export(con, registry, JAN + "A1,3,2026-01-19,24,38\n", "feb.csv")
     assert (feb.records_added, feb.rows_duplicate) == (2, 2)
     assert undo_import(con, jan.import_id) == 0  # every rating of jan.csv is in feb.csv too
-    assert [(m, s, t, i) for _c, m, s, _d, t, i in _stored(con)] == [
+    assert [(m, s, t, i) for _c, m, s, _d, t, i in stored_ratings(con, with_import=True)] == [
         (m, s, t, feb.import_id)
         for m, s, t in [("ORS", 1, 20.0), ("ORS", 2, 22.0), ("ORS", 3, 24.0)]
         + [("SRS", 1, 36.0), ("SRS", 2, 37.0), ("SRS", 3, 38.0)]
@@ -358,15 +341,15 @@ def test_undoing_the_first_of_two_overlapping_imports_keeps_what_the_second_also
     # The store is as if only feb.csv had been imported: undoing it too leaves nothing, and a re-import of
     # jan.csv then stores its ratings again.
     assert undo_import(con, feb.import_id) == 6
-    assert _stored(con) == []
-    assert _import(con, registry, JAN, "jan.csv").records_added == 4
+    assert stored_ratings(con, with_import=True) == []
+    assert import_export(con, registry, JAN, "jan.csv").records_added == 4
 
 
 def test_undoing_the_first_import_removes_only_the_ratings_no_later_import_held(con, registry):
-    jan = _import(con, registry, JAN, "jan.csv")
-    feb = _import(con, registry, HEAD + "A1,2,2026-01-12,22,37\nA1,3,2026-01-19,24,38\n", "feb.csv")
+    jan = import_export(con, registry, JAN, "jan.csv")
+    feb = import_export(con, registry, HEAD + "A1,2,2026-01-12,22,37\nA1,3,2026-01-19,24,38\n", "feb.csv")
     assert undo_import(con, jan.import_id) == 2  # session 1 was only in jan.csv
-    assert [(m, s, i) for _c, m, s, _d, _t, i in _stored(con)] == [
+    assert [(m, s, i) for _c, m, s, _d, _t, i in stored_ratings(con, with_import=True)] == [
         ("ORS", 2, feb.import_id),
         ("ORS", 3, feb.import_id),
         ("SRS", 2, feb.import_id),
@@ -376,15 +359,15 @@ def test_undoing_the_first_import_removes_only_the_ratings_no_later_import_held(
 
 def test_undoing_the_earlier_of_two_date_numbered_imports_keeps_the_shared_date_and_renumbers(con, registry):
     head = "Client ID,Date,PHQ-9 Total\n"
-    feb = _import(con, registry, head + "D1,2026-02-02,14\nD1,2026-02-09,12\n", "feb.csv")
-    jan = _import(con, registry, head + "D1,2026-01-26,16\nD1,2026-02-02,14\n", "jan.csv")
-    assert [(s, d, i) for _c, _m, s, d, _t, i in _stored(con)] == [
+    feb = import_export(con, registry, head + "D1,2026-02-02,14\nD1,2026-02-09,12\n", "feb.csv")
+    jan = import_export(con, registry, head + "D1,2026-01-26,16\nD1,2026-02-02,14\n", "jan.csv")
+    assert [(s, d, i) for _c, _m, s, d, _t, i in stored_ratings(con, with_import=True)] == [
         (1, "2026-01-26", jan.import_id),
         (2, "2026-02-02", feb.import_id),
         (3, "2026-02-09", feb.import_id),
     ]
     undo_import(con, feb.import_id)
-    assert [(s, d, t, i) for _c, _m, s, d, t, i in _stored(con)] == [
+    assert [(s, d, t, i) for _c, _m, s, d, t, i in stored_ratings(con, with_import=True)] == [
         (1, "2026-01-26", 16.0, jan.import_id),
         (2, "2026-02-02", 14.0, jan.import_id),  # jan.csv held it too
     ]
@@ -392,14 +375,14 @@ def test_undoing_the_earlier_of_two_date_numbered_imports_keeps_the_shared_date_
 
 def test_a_rating_handed_to_a_later_import_keeps_the_ending_that_import_gave_it(con, registry):
     head = "Client ID,Session,Date,ORS Total,Ending\n"
-    jan = _import(con, registry, head + "E1,1,2026-01-05,20,\nE1,2,2026-01-12,30,\n", "jan.csv")
-    feb = _import(con, registry, head + "E1,2,2026-01-12,30,planned\n", "feb.csv")
+    jan = import_export(con, registry, head + "E1,1,2026-01-05,20,\nE1,2,2026-01-12,30,\n", "jan.csv")
+    feb = import_export(con, registry, head + "E1,2,2026-01-12,30,planned\n", "feb.csv")
     assert feb.endings_added == 1
     undo_import(con, jan.import_id)
     rows = con.execute("select session_number, ending, ending_import_id, import_id from ratings").fetchall()
     assert rows == [(2, "planned", None, feb.import_id)]
     undo_import(con, feb.import_id)
-    assert _stored(con) == []
+    assert stored_ratings(con, with_import=True) == []
 
 
 # ----------------------------------------------------------------------------- --strict
@@ -414,7 +397,7 @@ def test_strict_writes_nothing_and_lists_every_problem_of_a_file(con, registry):
         + "S1,4,2026-02-30,22,38\n"  # no such day
         + "S1,5,2026-02-02,23,abc\n"  # text in the SRS total
     )
-    report = _import(con, registry, text, "s.csv", strict=True)
+    report = import_export(con, registry, text, "s.csv", strict=True)
     assert report.refused and "--strict: 3 problem(s) in 5 rows" in report.refused_reason
     assert (report.rows_imported, report.rows_rejected) == (0, 5)
     assert [(e.row, e.column, e.reason) for e in report.errors] == [
@@ -423,7 +406,9 @@ def test_strict_writes_nothing_and_lists_every_problem_of_a_file(con, registry):
         (4, "Date", "invalid_date"),
         (5, "SRS Total", "non_numeric"),
     ]
-    assert _stored(con) == [] and con.execute("select count(*) from imports").fetchall() == [(0,)]
+    assert stored_ratings(con, with_import=True) == [] and con.execute(
+        "select count(*) from imports"
+    ).fetchall() == [(0,)]
 
 
 def test_strict_imports_a_workbook_whose_only_remarks_are_rows_without_scores(con, registry):
@@ -432,7 +417,7 @@ def test_strict_imports_a_workbook_whose_only_remarks_are_rows_without_scores(co
     ws.append(["Client ID", "Session", "Date", "ORS Total", "SRS Total"])
     ws.append(["N1", 1, date(2026, 1, 5), 20, 36])
     ws.append(["N1", 2, date(2026, 1, 12), None, None])  # attended, not rated
-    report = _import(con, registry, _xlsx(wb), "n.xlsx", strict=True)
+    report = import_export(con, registry, _xlsx(wb), "n.xlsx", strict=True)
     assert not report.refused and (report.rows_imported, report.rows_rejected) == (1, 1)
     assert [e.reason for e in report.errors] == ["no_scores"]
 
@@ -441,7 +426,7 @@ def test_strict_imports_a_workbook_whose_only_remarks_are_rows_without_scores(co
 
 
 def test_two_ratings_on_one_day_without_session_numbers_keep_the_first_and_report_the_second(con, registry):
-    report = _import(con, registry, "Client ID,Date,ORS Total\nT1,2026-01-05,18\nT1,2026-01-05,21\n")
+    report = import_export(con, registry, "Client ID,Date,ORS Total\nT1,2026-01-05,18\nT1,2026-01-05,21\n")
     assert (report.rows_imported, report.rows_rejected) == (1, 1)
     (error,) = report.errors
     assert (error.row, error.column, error.value, error.reason) == (
@@ -450,4 +435,4 @@ def test_two_ratings_on_one_day_without_session_numbers_keep_the_first_and_repor
         "21",
         "conflicting_duplicate",
     )
-    assert [(s, t) for _c, _m, s, _d, t, _i in _stored(con)] == [(1, 18.0)]
+    assert [(s, t) for _c, _m, s, _d, t, _i in stored_ratings(con, with_import=True)] == [(1, 18.0)]
