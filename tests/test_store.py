@@ -81,9 +81,62 @@ def test_a_version_3_store_keeps_its_ratings_and_can_record_endings_added_later(
     )
     con.close()
     con = store.connect(db_path)
-    assert store.schema_version(con) == store.SCHEMA_VERSION == 5
+    assert store.schema_version(con) == store.SCHEMA_VERSION
     assert con.execute("select client_id, ending, ending_import_id from ratings").fetchall() == [
         ("C1", "planned", None)
     ]
     assert con.execute("select file_name, endings_added from imports").fetchall() == [("march.csv", 0)]
+    con.close()
+
+
+def test_a_version_5_store_keeps_every_rating_as_it_was_with_enum_columns(db_path, tmp_path):
+    con = duckdb.connect(str(db_path))
+    for version in range(1, 6):
+        for statement in store._MIGRATIONS[version]:
+            con.execute(statement)
+    con.execute("insert into meta values ('schema_version', '5')")
+    con.execute(
+        "insert into imports (import_id, file_name, sha256, imported_at, rows_read, rows_imported,"
+        " rows_duplicate, rows_rejected) values (1, 'march.csv', 'x', now(), 6, 6, 0, 0)"
+    )
+    raters = ["self", "parent", "partner", "teacher", "other", "clinician"]
+    for n, rater in enumerate(raters, start=1):
+        con.execute(
+            "insert into ratings (client_id, clinician_id, age_group, session_number, measure, rater, items, total,"
+            " total_source, import_id, source_row, ending, ending_import_id) values (?, 'T1', ?, ?, 'ORS', ?,"
+            " [1.5, 2.0, 3.0, 4.0], 10.5, ?, 1, ?, ?, ?)",
+            [
+                f"C{n % 2}",
+                ["adult", "child", None][n % 3],
+                n,
+                rater,
+                ["items", "total", "prorated"][n % 3],
+                n + 1,
+                ["planned", "unplanned", "ended", None][n % 4],
+                None if n % 4 == 3 else 1,
+            ],
+        )
+    before = con.execute("select * from ratings order by session_number").fetchall()
+    con.close()
+
+    con = store.connect(db_path)
+    assert store.schema_version(con) == store.SCHEMA_VERSION
+    assert con.execute("select * from ratings order by session_number").fetchall() == before
+    types = dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns where table_name = 'ratings'"
+        ).fetchall()
+    )
+    assert types["rater"].startswith("ENUM") and types["ending"].startswith("ENUM")
+    assert types["age_group"].startswith("ENUM") and types["total_source"].startswith("ENUM")
+    assert ratings_indexes(con) == ["ratings_client"]
+    # an ENUM sorts as its text did, and a value outside it is refused as the CHECK refused it before
+    assert [r[0] for r in con.execute("select rater from ratings order by rater").fetchall()] == sorted(
+        raters
+    )
+    with pytest.raises(duckdb.Error):
+        con.execute(
+            "insert into ratings (client_id, session_number, measure, rater, total, import_id)"
+            " values ('C9', 1, 'ORS', 'friend', 20, 1)"
+        )
     con.close()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from _stores import odd_csv
 
-from caseload import engine, summaries
+from caseload import engine, frames, summaries
 from caseload.alerts import AlertConfig
 from caseload.client_settings import record_ending, save_client_settings
 from caseload.episodes import GAP_DAYS_SETTING
@@ -178,9 +178,27 @@ def test_frames_read_through_arrow_have_the_values_and_dtypes_duckdb_gives_panda
         (1, true, 'a', null::varchar, date '2020-01-02', [1.5, 2.0]::double[], [1, 2], 7::integer, 2.5, 9::bigint),
         (null, null, null, null, null, null, null, 8::integer, null, 10::bigint)
     ) t(i, b, s, none_text, d, scores, sessions, n, f, big)"""
-    pd.testing.assert_frame_equal(engine.frame_of(con, sql), con.execute(sql).df())
+    pd.testing.assert_frame_equal(frames.frame_of(con, sql), con.execute(sql).df())
     empty = f"select * from ({sql}) where false"
-    pd.testing.assert_frame_equal(engine.frame_of(con, empty), con.execute(empty).df())
+    pd.testing.assert_frame_equal(frames.frame_of(con, empty), con.execute(empty).df())
+
+
+def test_the_ratings_enum_columns_are_read_as_the_text_duckdb_gives_for_strings():
+    con = connect(":memory:")
+    con.execute(
+        "insert into ratings (client_id, session_number, measure, rater, total, total_source, import_id, ending)"
+        " values ('C1', 1, 'ORS', 'parent', 20, 'items', 1, 'planned'), ('C1', 2, 'ORS', 'self', 21, 'total', 1, null)"
+    )
+    columns = "client_id, age_group, rater, total_source, ending"
+    read = frames.frame_of(con, f"select {columns} from ratings order by session_number")
+    as_text = con.execute(
+        "select client_id, age_group::varchar as age_group, rater::varchar as rater,"
+        " total_source::varchar as total_source, ending::varchar as ending from ratings order by session_number"
+    ).df()
+    assert con.execute(f"select {columns} from ratings").df()["rater"].dtype == "category"  # what .df() gives
+    pd.testing.assert_frame_equal(read, as_text)
+    assert read["ending"].tolist()[0] == "planned" and pd.isna(read["ending"].tolist()[1])
+    assert read["age_group"].tolist() == [None, None]
 
 
 def test_a_one_off_overview_can_skip_the_summaries_and_gives_the_same_rows(sample, registry):

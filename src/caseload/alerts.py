@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from caseload.frames import TEXT_DTYPE
 from caseload.gains import sudden_losses
 from caseload.measures import Measure
 from caseload.trajectories import Calibration, DefaultModel, outcome_probability
@@ -182,9 +183,6 @@ class AlertConfig:
             raise ValueError("off_track_percentile must not exceed at_risk_percentile")
         if not 0 < self.at_risk_probability <= self.off_track_probability <= 1:
             raise ValueError("need 0 < at_risk_probability <= off_track_probability <= 1")
-
-
-TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas 3's str
 
 
 def fmt(value: float | None, decimals: int = 1) -> str:

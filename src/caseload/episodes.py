@@ -35,6 +35,7 @@ import pandas as pd
 
 from caseload import store
 from caseload.access import Viewer, clinician_condition
+from caseload.frames import frame_of
 
 GAP_DAYS_SETTING = "episode_gap_days"
 # How an episode's state reads in its label, where an ending is recorded.
@@ -193,11 +194,12 @@ def episode_ratings(
     where, params = ratings_filter(client_id, clinician_id, viewer)
     source = f"(select {', '.join(store.RATING_COLUMNS)} from ratings where {where})"
     sql = episode_ratings_sql(source, rules, gap_overrides, store_tables=True)
-    return con.execute(
+    return frame_of(
+        con,
         sql
         + " order by client_id, episode, measure, rater, session_date nulls last, session_number nulls last",
         params,
-    ).df()
+    )
 
 
 def episode_table_sql(rated: str, rules: EpisodeRules, store_tables: bool = False) -> str:
@@ -274,7 +276,7 @@ def episodes(
     source = f"(select {', '.join(store.RATING_COLUMNS)} from ratings where {where})"
     rated = f"({episode_ratings_sql(source, rules, gap_overrides, store_tables=True)})"
     sql = episode_table_sql(rated, rules, store_tables=True)
-    frame = con.execute(sql + " order by client_id, episode", [today, *params]).df()
+    frame = frame_of(con, sql + " order by client_id, episode", [today, *params])
     return with_labels(frame)
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from caseload.access import Viewer
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DB_ENV = "CASELOAD_DB"
 
 # Columns of the canonical long layout, in the order exports and the ratings table use them.
@@ -49,6 +49,58 @@ CLIENT_INDEX = "create index if not exists ratings_client on ratings (client_id)
 # How an episode ended, where known: in an export (on the rating row that closed the episode) or recorded
 # in the app. "ended" = the export says the episode ended without saying whether as planned.
 ENDINGS = ("planned", "unplanned", "ended")
+
+# The closed sets of four ratings columns, stored as DuckDB ENUMs (schema 6): one byte per rating instead of
+# a string. Writing a million ratings costs 0.2 s less (a string column, even all NULL or one constant,
+# costs DuckDB 0.04-0.08 s per million rows; an ENUM 0.01 s). Values are in alphabetical order, so that
+# sorting, min() and max() on them give what they gave on the strings. Frames read them back as text
+# (frames.frame_of), and an ENUM compares equal to its text in SQL.
+RATERS = ("clinician", "other", "parent", "partner", "self", "teacher")
+TOTAL_SOURCES = ("items", "prorated", "total")
+AGE_GROUP_VALUES = ("adolescent", "adult", "child")
+ENUM_TYPES = {
+    "rater_kind": RATERS,
+    "total_source_kind": TOTAL_SOURCES,
+    "age_group_kind": AGE_GROUP_VALUES,
+    "ending_kind": tuple(sorted(ENDINGS)),
+}
+
+
+def _enum_sql(name: str, values: tuple[str, ...]) -> str:
+    """The CREATE TYPE statement of one ENUM."""
+    return f"create type {name} as enum ({', '.join(repr(v) for v in values)})"
+
+
+def _ratings_with_enums() -> list[str]:
+    """Migration 6: the ratings table rebuilt with ENUM columns (DuckDB cannot alter the type of a column
+    with a CHECK constraint), same columns in the same order, rows copied as they are."""
+    return [
+        *(_enum_sql(name, values) for name, values in ENUM_TYPES.items()),
+        """create table ratings_v6 (
+            client_id varchar not null,
+            clinician_id varchar,
+            episode_id varchar,
+            age_group age_group_kind,
+            session_date date,
+            session_number integer,
+            measure varchar not null,
+            rater rater_kind not null default 'self',
+            items double[],
+            total double not null,
+            total_source total_source_kind not null default 'total',
+            import_id integer not null,
+            source_row integer,
+            ending ending_kind,
+            ending_import_id integer,
+            check (session_date is not null or session_number is not null)
+        )""",
+        "insert into ratings_v6 select * from ratings",
+        "drop index if exists ratings_client",
+        "drop table ratings",
+        "alter table ratings_v6 rename to ratings",
+        CLIENT_INDEX,
+    ]
+
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -177,6 +229,8 @@ _MIGRATIONS: dict[int, list[str]] = {
             ending varchar
         )""",
     ],
+    # 6: rater, total_source, age_group and ending as ENUMs (see ENUM_TYPES).
+    6: _ratings_with_enums(),
 }
 
 
@@ -312,7 +366,9 @@ def ratings(
         where {" and ".join(where)}
         order by client_id, measure, rater, session_date nulls last, session_number nulls last
     """
-    return con.execute(sql, params).df()
+    from caseload.frames import frame_of
+
+    return frame_of(con, sql, params)
 
 
 def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
