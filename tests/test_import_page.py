@@ -193,6 +193,9 @@ def test_every_example_export_imports_through_the_page_in_a_real_browser(chromiu
             for _ in range(480):  # poll the page's text: Streamlit redraws elements while a run is going on
                 body = page.evaluate("document.body.innerText")
                 if done.search(body) and counts.search(body.split(entry["file"] + ":", 1)[-1]):
+                    # read again once the run is over: the previous file's counts may still have been on screen
+                    _settle(page)
+                    body = page.evaluate("document.body.innerText")
                     break
                 page.wait_for_timeout(250)
             else:
