@@ -190,3 +190,18 @@ def test_a_file_without_a_chosen_client_code_column_says_to_choose_one_instead_o
     assert any("Choose the client code column for notes.txt" in str(w.value) for w in at.warning)
     assert at.button(key="do_import").disabled
     assert not any("JSON" in str(e.value) for e in at.error)
+
+
+def test_a_failed_import_does_not_leave_the_previous_files_figures_as_the_last_import(page):
+    at = _upload(page, "odd.csv", ODD)
+    map_by_hand(at, "Kennung", "Tag", "ORS", "Punkte")
+    at = _import(at)
+    assert metrics(at)["Imported"] == "2"
+    assert any(s.value == "Last import" for s in at.subheader)
+    # next: a file whose client codes are chosen but no measure column: the import itself fails
+    at = _upload(at, "next.csv", "Kennung,Tag,Irgendwas\nX3,05.01.2026,7\n")
+    widget(at, "__client_id").select("Kennung").run()
+    at = _import(at)
+    assert at.error, "the failed import says why"
+    assert not any(s.value == "Last import" for s in at.subheader)
+    assert "Imported" not in metrics(at)

@@ -34,6 +34,8 @@ DATE_FORMATS = {
     "ymd": "year-month-day",
 }
 LAST_REPORT = "import_last_report"
+# The upload last imported with its identifier columns dropped: its refusal then reads as done, not as an error.
+DROPPED_UPLOAD = "import_dropped_upload"
 
 viewer = require_viewer()
 account_box(viewer)
@@ -263,11 +265,18 @@ if uploaded is not None:
                 + ")"
                 for f in blocking
             )
-            st.error(
+            notice = st.empty()
+            refusal = (
                 f"This file contains direct identifiers: {listed}. Caseload stores anonymized data only, so the "
-                "file is refused as it is.",
-                icon=":material/person_off:",
+                "file is refused as it is."
             )
+            dropped_note = (
+                f"Imported without the identifier columns {listed}: they were not read, stored or shown."
+            )
+            if st.session_state.get(DROPPED_UPLOAD) == uploaded.file_id:
+                notice.info(dropped_note, icon=":material/person_off:")
+            else:
+                notice.error(refusal, icon=":material/person_off:")
             drop = st.checkbox(
                 "Drop these columns and import the rest",
                 key="drop_identifiers",
@@ -315,11 +324,15 @@ if uploaded is not None:
                 except ImportError_ as exc:
                     status.update(label="Not imported", state="error")
                     st.error(str(exc), icon=":material/error:")
+                    st.session_state.pop(LAST_REPORT, None)  # its figures would read as this file's
                     report = None
                 if report is not None:
                     state = "error" if report.refused else "complete"
                     status.update(label=report.summary(), state=state, expanded=False)
                     st.session_state[LAST_REPORT] = report.to_dict()
+                    if report.import_id is not None and blocking and drop:
+                        st.session_state[DROPPED_UPLOAD] = uploaded.file_id
+                        notice.info(dropped_note, icon=":material/person_off:")
                     if report.import_id is not None:
                         audit_action(
                             viewer, "import", import_id=report.import_id, ratings=report.records_added
