@@ -17,7 +17,7 @@ from _exports import import_export, stored_ratings
 
 from caseload.cli import main
 from caseload.ingest import ImportError_, undo_import
-from caseload.store import connect
+from caseload.store import connect, imports
 
 
 def _problems(report) -> list[tuple]:
@@ -343,6 +343,21 @@ def test_undoing_the_first_of_two_overlapping_imports_keeps_what_the_second_also
     assert undo_import(con, feb.import_id) == 6
     assert stored_ratings(con, with_import=True) == []
     assert import_export(con, registry, JAN, "jan.csv").records_added == 4
+
+
+def test_the_import_history_shows_the_ratings_each_import_holds_after_an_undo_hands_them_on(con, registry):
+    jan = import_export(con, registry, JAN, "jan.csv")
+    feb = import_export(con, registry, JAN + "A1,3,2026-01-19,24,38\n", "feb.csv")
+
+    def held() -> dict[int, int]:
+        history = imports(con)
+        return dict(zip(history["import_id"], history["ratings_held"], strict=True))
+
+    assert held() == {jan.import_id: 4, feb.import_id: 2}
+    undo_import(con, jan.import_id)
+    assert held() == {jan.import_id: 0, feb.import_id: 6}
+    history = imports(con).set_index("import_id")
+    assert history.loc[feb.import_id, "records_added"] == 2  # what the file added when it was imported
 
 
 def test_undoing_the_first_import_removes_only_the_ratings_no_later_import_held(con, registry):

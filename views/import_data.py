@@ -359,6 +359,7 @@ else:
             "Duplicate": history["rows_duplicate"],
             "Rejected": history["rows_rejected"],
             "Ratings added": history["records_added"],
+            "Ratings held now": history["ratings_held"],
             "Status": history["undone_at"].map(lambda t: "undone" if pd.notna(t) else "active"),
         }
     )
@@ -369,7 +370,10 @@ else:
         choice = c1.selectbox(
             "Undo an import (removes the ratings it added)",
             list(active["import_id"]),
-            format_func=lambda i: f"#{i} {active.set_index('import_id').loc[i, 'file_name']}",
+            format_func=lambda i: (
+                f"#{i} {active.set_index('import_id').loc[i, 'file_name']}"
+                f" ({active.set_index('import_id').loc[i, 'ratings_held']:,} ratings now)"
+            ),
             key="undo_choice",
         )
         if c2.button("Undo import", icon=":material/undo:", key="undo"):

@@ -382,8 +382,14 @@ def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def imports(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Past imports, newest first."""
-    return con.execute("select * from imports order by import_id desc").df()
+    """Past imports, newest first, each with the ratings it holds now (``ratings_held``): fewer than it added
+    once ratings are undone with it, more once an undone earlier import handed it the ratings both held."""
+    return con.execute(
+        """select i.*, coalesce(h.n, 0) as ratings_held
+           from imports i left join (select import_id, count(*) as n from ratings group by import_id) h
+             using (import_id)
+           order by i.import_id desc"""
+    ).df()
 
 
 def rejected_rows(con: duckdb.DuckDBPyConnection, import_id: int | None = None) -> pd.DataFrame:
