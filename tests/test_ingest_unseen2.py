@@ -273,16 +273,31 @@ def test_measure_values_naming_a_measure_not_in_the_registry_stop_the_import(con
     assert stored_ratings(con, with_import=True) == []
 
 
-def test_a_saved_mapping_reads_the_next_file_with_the_same_columns_only(con, registry):
+def test_a_saved_mapping_reads_the_next_file_with_the_same_columns_in_any_order_only(con, registry):
     import_export(con, registry, ODD, "jan.csv", mapping=GOOD)
     same = import_export(con, registry, "Kennung,Tag,Punkte\nX2,19.01.2026,30\n", "feb.csv")
     assert same.rows_imported == 1 and same.mapping["sources"] == {"": "saved"}
-    # The same names in another order, or one more column, are another signature: not read with the
-    # saved mapping, and refused with the columns named rather than guessed (see report: policy).
-    for text in ("Tag,Kennung,Punkte\n19.01.2026,X3,30\n", "Kennung,Tag,Punkte,Notiz\nX3,19.01.2026,30,ok\n"):
-        with pytest.raises(ImportError_, match="the layout was not recognised.*Kennung"):
-            import_export(con, registry, text, "mar.csv")
-    assert {c for c, *_ in stored_ratings(con, with_import=True)} == {"X1", "X2"}
+    moved = import_export(con, registry, "Tag,Punkte,kennung\n19.01.2026,31,X3\n", "mar.csv")
+    assert moved.rows_imported == 1 and moved.mapping["sources"] == {"": "saved"}
+    # One more column is not the same columns: it may hold a measure the saved mapping does not know, so the
+    # file is refused with the columns named rather than read without it.
+    with pytest.raises(ImportError_, match="the layout was not recognised.*Kennung"):
+        import_export(con, registry, "Kennung,Tag,Punkte,Notiz\nX4,19.01.2026,30,ok\n", "apr.csv")
+    assert [(c, t) for c, _m, _s, _d, t, _i in stored_ratings(con, with_import=True)] == [
+        ("X1", 20.0),
+        ("X1", 22.5),
+        ("X2", 30.0),
+        ("X3", 31.0),
+    ]
+
+
+def test_a_mapping_saved_under_the_ordered_signature_of_earlier_versions_still_applies(con, registry):
+    from caseload.ingest.load import save_mapping
+    from caseload.ingest.pipeline import _ordered_signature
+
+    save_mapping(con, _ordered_signature(["Kennung", "Tag", "Punkte"]), GOOD)
+    same = import_export(con, registry, "Kennung,Tag,Punkte\nX2,19.01.2026,30\n", "feb.csv")
+    assert same.rows_imported == 1 and same.mapping["sources"] == {"": "saved"}
 
 
 # ----------------------------------------------------------------------------- history

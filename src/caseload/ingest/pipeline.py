@@ -124,7 +124,13 @@ class Preview:
 
 
 def signature(names: list[str]) -> str:
-    """A column signature: the same header (names in order) gives the same signature."""
+    """A column signature: the same column names, in any order and letter case, give the same signature (a
+    mapping names its columns, so next month's file with its columns moved reads the same)."""
+    return hashlib.sha256(json.dumps(sorted(n.strip().lower() for n in names)).encode()).hexdigest()[:32]
+
+
+def _ordered_signature(names: list[str]) -> str:
+    """The signature earlier versions saved mappings under (names in order): still looked up."""
     return hashlib.sha256(json.dumps([n.strip().lower() for n in names]).encode()).hexdigest()[:32]
 
 
@@ -193,7 +199,7 @@ def plan_sheets(
         else:
             header = find_header(head, registry)
             sig = signature(header.names)
-            saved = load.saved_mapping(con, sig)
+            saved = load.saved_mapping(con, sig) or load.saved_mapping(con, _ordered_signature(header.names))
             if saved is not None:  # the signature ignores case: read the columns in this file's spelling
                 saved = _in_spelling_of(saved, header.names)
             if saved is not None and all(c in header.names for c in referenced_columns(saved)):
