@@ -67,11 +67,12 @@ def test_text_that_a_spreadsheet_would_run_is_neutralised_in_csv_and_xlsx():
         }
     )
     text = export_csv_bytes(frame).decode()
-    assert "'=HYPERLINK" in text and "'+1" in text and "'@SUM" in text and "'-T1" in text
+    assert "'=HYPERLINK" in text and "'@SUM" in text and "'-T1" in text
     assert ",-1.0" in text  # numbers are not text: left alone
+    assert "\n+1,T2," in text  # nor is text that is just a signed number: a spreadsheet reads it as one
     wb = load_workbook(__import__("io").BytesIO(export_xlsx_bytes(frame)))
     values = [c.value for c in wb["ratings"]["A"]][1:]
-    assert values == ['\'=HYPERLINK("http://x")', "'+1", "'@SUM(A1)", "C-1"]
+    assert values == ['\'=HYPERLINK("http://x")', "+1", "'@SUM(A1)", "C-1"]
     assert wb["ratings"].freeze_panes == "A2"
 
 
