@@ -124,13 +124,13 @@ def test_an_import_can_be_undone_from_the_history(page, shared_data):
     at, db = page
     _upload(at, shared_data / "exports" / "caseload_export_2026-03.csv")
     at.button(key="do_import").click().run()
-    assert list(_frame_with(at, "Ratings added")["Ratings held now"]) == [245]
+    assert list(_frame_with(at, "Ratings added")["Held now"]) == [245]
     assert at.selectbox(key="undo_choice").options == ["#1 caseload_export_2026-03.csv (245 ratings now)"]
     at.button(key="undo").click().run()
     assert not at.exception
     past = _frame_with(at, "Ratings added")
     assert list(past["Status"]) == ["undone"]
-    assert (list(past["Ratings added"]), list(past["Ratings held now"])) == ([245], [0])
+    assert (list(past["Ratings added"]), list(past["Held now"])) == ([245], [0])
     assert all(s.key != "undo_choice" for s in at.selectbox)  # nothing active is left to undo
     assert _ratings_shown(at) == 0
 

@@ -353,22 +353,41 @@ else:
             "Import": history["import_id"],
             "File": history["file_name"],
             "SHA-256": history["sha256"].str.slice(0, 12),
-            "Imported (UTC)": history["imported_at"],
+            "Imported (UTC)": history["imported_at"].dt.strftime("%Y-%m-%d %H:%M"),
             "Rows read": history["rows_read"],
             "Imported": history["rows_imported"],
             "Duplicate": history["rows_duplicate"],
             "Rejected": history["rows_rejected"],
             "Ratings added": history["records_added"],
-            "Ratings held now": history["ratings_held"],
+            "Held now": history["ratings_held"],
             "Status": history["undone_at"].map(lambda t: "undone" if pd.notna(t) else "active"),
         }
     )
-    st.dataframe(shown, hide_index=True, width="stretch", key="past_imports")
+    # Widths that fit the table in the page at 1400 pixels, Status included (no sideways scrolling).
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        key="past_imports",
+        column_config={
+            "Import": number(width=52),
+            "File": st.column_config.TextColumn(width=150),
+            "SHA-256": st.column_config.TextColumn(
+                width=96, help="The first 12 characters of the file's SHA-256"
+            ),
+            "Imported (UTC)": st.column_config.TextColumn(width=122),
+            **{c: number(width=70) for c in ("Rows read", "Imported", "Duplicate", "Rejected")},
+            "Ratings added": number(width=98),
+            "Held now": number(width=72, help="Ratings this import holds now"),
+            "Status": st.column_config.TextColumn(width=62),
+        },
+    )
     active = history[history["undone_at"].isna()]
     if not active.empty:
         c1, c2 = st.columns([3, 1])
         choice = c1.selectbox(
-            "Undo an import (removes the ratings it added)",
+            "Undo an import (removes its ratings; those a later import also held stay, with that import)",
             list(active["import_id"]),
             format_func=lambda i: (
                 f"#{i} {active.set_index('import_id').loc[i, 'file_name']}"
