@@ -140,3 +140,21 @@ def test_a_version_5_store_keeps_every_rating_as_it_was_with_enum_columns(db_pat
             " values ('C9', 1, 'ORS', 'friend', 20, 1)"
         )
     con.close()
+
+
+def test_the_enum_columns_take_every_value_the_importer_and_the_app_write():
+    from caseload.ingest.layouts import AGE_GROUP_VALUES, ENDING_VALUES, RATER_VALUES
+    from caseload.measures import AGE_GROUPS
+
+    enums = store.ENUM_TYPES
+    assert enums["rater_kind"] == tuple(sorted(set(RATER_VALUES.values())))
+    assert (
+        enums["age_group_kind"] == tuple(sorted(AGE_GROUPS)) == tuple(sorted(set(AGE_GROUP_VALUES.values())))
+    )
+    assert (
+        enums["ending_kind"]
+        == tuple(sorted(store.ENDINGS))
+        == tuple(sorted(set(ENDING_VALUES.values()) - {""}))
+    )
+    for name, values in enums.items():
+        assert list(values) == sorted(values), name  # so that ENUM order is text order

@@ -54,15 +54,13 @@ ENDINGS = ("planned", "unplanned", "ended")
 # a string. Writing a million ratings costs 0.2 s less (a string column, even all NULL or one constant,
 # costs DuckDB 0.04-0.08 s per million rows; an ENUM 0.01 s). Values are in alphabetical order, so that
 # sorting, min() and max() on them give what they gave on the strings. Frames read them back as text
-# (frames.frame_of), and an ENUM compares equal to its text in SQL.
-RATERS = ("clinician", "other", "parent", "partner", "self", "teacher")
-TOTAL_SOURCES = ("items", "prorated", "total")
-AGE_GROUP_VALUES = ("adolescent", "adult", "child")
+# (frames.frame_of), and an ENUM compares equal to its text in SQL. The sets are those the importer and
+# the app write (tests/test_store.py checks they agree); a new value needs a migration.
 ENUM_TYPES = {
-    "rater_kind": RATERS,
-    "total_source_kind": TOTAL_SOURCES,
-    "age_group_kind": AGE_GROUP_VALUES,
-    "ending_kind": tuple(sorted(ENDINGS)),
+    "rater_kind": ("clinician", "other", "parent", "partner", "self", "teacher"),
+    "total_source_kind": ("items", "prorated", "total"),
+    "age_group_kind": ("adolescent", "adult", "child"),
+    "ending_kind": ("ended", "planned", "unplanned"),
 }
 
 
