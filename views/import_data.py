@@ -386,13 +386,14 @@ else:
     active = history[history["undone_at"].isna()]
     if not active.empty:
         c1, c2 = st.columns([3, 1])
+        labels = {
+            i: f"#{i} {f} ({n:,} ratings now)"
+            for i, f, n in zip(active["import_id"], active["file_name"], active["ratings_held"], strict=True)
+        }
         choice = c1.selectbox(
             "Undo an import (removes its ratings; those a later import also held stay, with that import)",
             list(active["import_id"]),
-            format_func=lambda i: (
-                f"#{i} {active.set_index('import_id').loc[i, 'file_name']}"
-                f" ({active.set_index('import_id').loc[i, 'ratings_held']:,} ratings now)"
-            ),
+            format_func=labels.__getitem__,
             key="undo_choice",
         )
         if c2.button("Undo import", icon=":material/undo:", key="undo"):

@@ -126,12 +126,16 @@ class Preview:
 def signature(names: list[str]) -> str:
     """A column signature: the same column names, in any order and letter case, give the same signature (a
     mapping names its columns, so next month's file with its columns moved reads the same)."""
-    return hashlib.sha256(json.dumps(sorted(n.strip().lower() for n in names)).encode()).hexdigest()[:32]
+    return _hash_of(sorted(n.strip().lower() for n in names))
 
 
 def _ordered_signature(names: list[str]) -> str:
     """The signature earlier versions saved mappings under (names in order): still looked up."""
-    return hashlib.sha256(json.dumps([n.strip().lower() for n in names]).encode()).hexdigest()[:32]
+    return _hash_of([n.strip().lower() for n in names])
+
+
+def _hash_of(keys: list[str]) -> str:
+    return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:32]
 
 
 def _distinct_values(grid: Grid, header: Header, limit: int = 60) -> Callable[[str], list[str]]:
